@@ -1,0 +1,158 @@
+"""Running lazy graphs: scheduler choice, clusters and progress bars.
+
+``scheduler`` is one of ``"sync"``, ``"threads"`` (default), ``"processes"``,
+``"distributed"`` (a local cluster of worker processes) or the ``tcp://``
+address of a running dask scheduler. ``LAZYASTRO_SCHEDULER`` sets the default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import dask
+from dask.callbacks import Callback
+
+from .config import get_option, memory_budget
+from .errors import ParameterError
+
+__all__ = ["SCHEDULERS", "compute", "cluster", "active_client", "resolve_scheduler", "TqdmCallback"]
+
+SCHEDULERS = ("sync", "threads", "processes", "distributed")
+_client_stack: list[Any] = []
+
+
+def resolve_scheduler(scheduler: str | None = None) -> str:
+    """Validate a scheduler name (falling back to the active option) and return it."""
+    name = scheduler or ("client" if _client_stack else get_option("scheduler"))
+    if name in SCHEDULERS or name == "client" or str(name).startswith(("tcp://", "tls://", "inproc://")):
+        return name
+    if name in ("single-threaded", "synchronous"):
+        return "sync"
+    raise ParameterError(
+        f"unknown scheduler {name!r}; use one of {', '.join(SCHEDULERS)} or a tcp:// address"
+    )
+
+
+def active_client():
+    """The client of the innermost :func:`cluster` context, or ``None``."""
+    return _client_stack[-1] if _client_stack else None
+
+
+@contextlib.contextmanager
+def cluster(
+    address: str | None = None,
+    n_workers: int | None = None,
+    threads_per_worker: int | None = None,
+    processes: bool = True,
+    memory_limit: str | int | None = None,
+    dashboard: bool = False,
+) -> Iterator[Any]:
+    """Start (or connect to) a dask.distributed cluster for the enclosed computations.
+
+    Inside the ``with`` block, :func:`lazyastro.compute` and all writers use it.
+
+    >>> import lazyastro, dask.array as da
+    >>> with lazyastro.cluster(n_workers=2, threads_per_worker=1) as client:  # doctest: +SKIP
+    ...     lazyastro.compute(da.ones(10).sum(), progress=False)
+    (np.float64(10.0),)
+    """
+    from distributed import Client, LocalCluster
+
+    if address:
+        client = Client(address)
+        local = None
+    else:
+        n_workers = n_workers or max(1, min(4, os.cpu_count() or 1))
+        threads_per_worker = threads_per_worker or 1
+        if memory_limit is None:
+            memory_limit = max(memory_budget() // n_workers, 256 * 2**20)
+        local = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            processes=processes,
+            memory_limit=memory_limit,
+            dashboard_address=":0" if dashboard else None,
+        )
+        client = Client(local)
+    _client_stack.append(client)
+    try:
+        yield client
+    finally:
+        _client_stack.remove(client)
+        client.close()
+        if local is not None:
+            local.close()
+
+
+class TqdmCallback(Callback):
+    """A dask local-scheduler callback that drives a tqdm bar over tasks."""
+
+    def __init__(self, desc: str | None = None, **tqdm_kwargs: Any):
+        super().__init__()
+        self.desc = desc
+        self.tqdm_kwargs = tqdm_kwargs
+        self.bar = None
+
+    def _start_state(self, dsk, state):
+        from tqdm.auto import tqdm
+
+        total = sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
+        self.bar = tqdm(total=total, desc=self.desc, unit="task", file=sys.stderr, **self.tqdm_kwargs)
+
+    def _posttask(self, key, result, dsk, state, worker_id):
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def _finish(self, dsk, state, errored):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _want_progress(progress: bool | None) -> bool:
+    return bool(get_option("progress") if progress is None else progress) and get_option("progress")
+
+
+def compute(
+    *objs: Any,
+    scheduler: str | None = None,
+    progress: bool | None = None,
+    desc: str | None = None,
+    optimize_graph: bool = True,
+) -> tuple:
+    """Compute dask/xarray objects with the chosen scheduler and a progress bar.
+
+    Returns a tuple with one result per argument, like :func:`dask.compute`.
+
+    >>> import dask.array as da
+    >>> compute(da.arange(10).sum(), scheduler="sync", progress=False)
+    (np.int64(45),)
+    """
+    name = resolve_scheduler(scheduler)
+    show = _want_progress(progress)
+    if name == "client":
+        return _compute_distributed(active_client(), objs, show, desc, optimize_graph)
+    if name == "distributed" or "://" in name:
+        with cluster(address=name if "://" in name else None) as client:
+            return _compute_distributed(client, objs, show, desc, optimize_graph)
+    sched = {"sync": "sync", "threads": "threads", "processes": "processes"}[name]
+    # dask's process pool uses the "spawn" context by default (fork is unsafe with h5py/blosc threads).
+    cm = TqdmCallback(desc=desc) if show else contextlib.nullcontext()
+    with cm:
+        return dask.compute(*objs, scheduler=sched, optimize_graph=optimize_graph)
+
+
+def _compute_distributed(client, objs, show, desc, optimize_graph) -> tuple:
+    futures = client.compute(list(objs), optimize_graph=optimize_graph)
+    if show:
+        from distributed import progress as dist_progress
+
+        # distributed's own task-level bar; sent to stderr so stdout stays clean for results.
+        with contextlib.redirect_stdout(sys.stderr):
+            dist_progress(futures, notebook=False)
+            print(file=sys.stderr)
+    return tuple(client.gather(futures))

@@ -1,0 +1,185 @@
+"""Pure NumPy kernels on one in-memory block of an image series.
+
+No dask, no files, no printing: every function takes arrays and returns arrays,
+taking the array namespace from its input where it matters.
+
+>>> import numpy as np
+>>> chunk_stops(10, 3).tolist()
+[3, 6, 9]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = [
+    "chunk_stops",
+    "densify",
+    "sparsify",
+    "subtract_dark",
+    "flip",
+    "FLIP_CODES",
+    "fold_sum_float32",
+    "band_percentile",
+    "running_combine",
+    "cast_checked",
+]
+
+
+def chunk_stops(n: int, nchunks: int) -> np.ndarray:
+    """Inclusive index of the last item of each of ``nchunks`` chunks of ``n`` items.
+
+    Legacy hexrd ``_chunk_stops``: sizes ``n // nchunks``, the first ``n % nchunks``
+    get one more, the first size gets one less, cumulative sum.
+
+    >>> chunk_stops(10, 4).tolist()
+    [2, 5, 7, 9]
+    """
+    n, nchunks = int(n), int(nchunks)
+    if nchunks < 1:
+        raise ValueError("number of chunks must be at least 1")
+    if nchunks > n:
+        raise ValueError("number of chunks cannot exceed number of items")
+    sizes = np.full(nchunks, n // nchunks, dtype=np.int64)
+    sizes[: n % nchunks] += 1
+    sizes[0] -= 1
+    return np.cumsum(sizes)
+
+
+def densify(shape: Sequence[int], dtype, rows, cols, values) -> np.ndarray:
+    """Dense frame of ``shape`` from sparse (row, col, value) triplets.
+
+    >>> densify((2, 3), "u2", [0, 1], [2, 0], [5, 7]).tolist()
+    [[0, 0, 5], [7, 0, 0]]
+    """
+    out = np.zeros(tuple(shape), dtype=dtype)
+    out[np.asarray(rows, dtype=np.intp), np.asarray(cols, dtype=np.intp)] = values
+    return out
+
+
+def sparsify(frame: np.ndarray, threshold) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, cols (uint16) and values of the pixels strictly above ``threshold``.
+
+    >>> r, c, v = sparsify(np.array([[0, 3], [1, 0]]), 1)
+    >>> r.tolist(), c.tolist(), v.tolist()
+    ([0], [1], [3])
+    """
+    rows, cols = np.nonzero(frame > threshold)
+    return rows.astype(np.uint16), cols.astype(np.uint16), frame[rows, cols]
+
+
+def subtract_dark(block: np.ndarray, dark: np.ndarray) -> np.ndarray:
+    """``block - dark`` with negative values set to 0, in the block's dtype.
+
+    Unsigned data is subtracted in a wider signed type so it cannot wrap around.
+
+    >>> subtract_dark(np.array([[1, 5]], "u2"), np.array([2, 2], "u2")).tolist()
+    [[0, 3]]
+    """
+    dtype = block.dtype
+    work = np.result_type(dtype, np.asarray(dark).dtype)
+    if work.kind in "ui":
+        work = np.int64
+    out = np.subtract(block, dark, dtype=work)
+    np.maximum(out, 0, out=out)
+    return out.astype(dtype, copy=False)
+
+
+FLIP_CODES = ("y", "v", "x", "h", "vh", "hv", "r180", "t", "T", "ccw90", "r90", "cw90", "r270")
+
+
+def flip(block: np.ndarray, code: str) -> np.ndarray:
+    """Apply a legacy flip code to the last two axes (rows, cols) of ``block``.
+
+    ``y``/``v`` mirror columns, ``x``/``h`` mirror rows, ``vh``/``hv``/``r180``
+    rotate 180 degrees, ``t``/``T`` transpose, ``ccw90``/``r90`` rotate 90 degrees
+    counter-clockwise, ``cw90``/``r270`` clockwise.
+
+    >>> flip(np.array([[1, 2], [3, 4]]), "r90").tolist()
+    [[2, 4], [1, 3]]
+    """
+    if code in ("y", "v"):
+        out = block[..., :, ::-1]
+    elif code in ("x", "h"):
+        out = block[..., ::-1, :]
+    elif code in ("vh", "hv", "r180"):
+        out = block[..., ::-1, ::-1]
+    elif code in ("t", "T"):
+        out = np.swapaxes(block, -1, -2)
+    elif code in ("ccw90", "r90"):
+        out = np.rot90(block, 1, axes=(-2, -1))
+    elif code in ("cw90", "r270"):
+        out = np.rot90(block, -1, axes=(-2, -1))
+    else:
+        raise ValueError(f"unknown flip code {code!r}; use one of {', '.join(FLIP_CODES)}")
+    return np.ascontiguousarray(out)
+
+
+def fold_sum_float32(acc: np.ndarray | None, block: np.ndarray) -> np.ndarray:
+    """Add the frames of ``block`` one by one to a float32 accumulator (legacy ``average``).
+
+    Reproduces the legacy rounding exactly: the first frame is cast to float32 and
+    every later frame is added in place in float32.
+
+    >>> fold_sum_float32(None, np.array([[16777216], [1]], "u4")).tolist()
+    [16777216.0]
+    """
+    start = 0
+    if acc is None:
+        acc = block[0].astype(np.float32)
+        start = 1
+    else:
+        acc = np.array(acc, dtype=np.float32, copy=True)
+    for frame in block[start:]:
+        acc += frame
+    return acc
+
+
+def running_combine(stat: str, acc: np.ndarray | None, part: np.ndarray) -> np.ndarray:
+    """Combine a running ``max``/``min``/``sum`` image with the result of the next frames."""
+    if acc is None:
+        return np.array(part, copy=True)
+    if stat == "max":
+        return np.maximum(acc, part)
+    if stat == "min":
+        return np.minimum(acc, part)
+    if stat == "sum":
+        return acc + part
+    raise ValueError(f"unknown running statistic {stat!r}")
+
+
+def band_percentile(
+    q, *pieces: np.ndarray, nan: bool = False, method: str = "linear", dtype=np.float32
+) -> np.ndarray:
+    """Exact percentile over axis 0 of the frames stacked from ``pieces``.
+
+    ``pieces`` are consecutive frame blocks of the same rows; they are copied into
+    one fresh array which is then partitioned in place, so the result is
+    bit-identical to ``np.percentile(np.concatenate(pieces), q, axis=0)``.
+
+    >>> band_percentile(50, np.zeros((1, 1, 2)), np.ones((1, 1, 2))).tolist()
+    [[0.5, 0.5]]
+    """
+    band = np.concatenate(pieces, axis=0) if len(pieces) > 1 else np.array(pieces[0], copy=True)
+    func = np.nanpercentile if nan else np.percentile
+    out = func(band, q, axis=0, method=method, overwrite_input=True)
+    return np.asarray(out).astype(dtype, copy=False)
+
+
+def cast_checked(frame: np.ndarray, dtype) -> np.ndarray:
+    """Cast ``frame`` to ``dtype``; raise ``ValueError`` if any value would change.
+
+    >>> cast_checked(np.array([1.0, 2.0]), "u1").tolist()
+    [1, 2]
+    """
+    dtype = np.dtype(dtype)
+    if frame.dtype == dtype:
+        return frame
+    out = frame.astype(dtype)
+    with np.errstate(invalid="ignore"):
+        same = np.array_equal(out.astype(frame.dtype), frame, equal_nan=frame.dtype.kind in "fc")
+    if not same:
+        raise ValueError(f"converting {frame.dtype} to {dtype} would truncate values")
+    return out

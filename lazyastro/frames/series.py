@@ -1,0 +1,193 @@
+"""Image series as lazy ``xarray.DataArray`` objects with dims ``(frame, y, x)``.
+
+Readers describe a file with a small picklable *backend* (path + layout, no open
+handles) whose ``__getitem__`` opens the file, reads only the requested frames
+and returns them; :func:`from_backend` wraps it in dask, so every task opens the
+file itself and the graph runs under any scheduler.
+
+>>> import numpy as np
+>>> s = from_array(np.zeros((3, 4, 5), "u2"), meta={"omega": np.zeros((3, 2))})
+>>> s.dims, s.shape, "omega" in s.coords
+(('frame', 'y', 'x'), (3, 4, 5), True)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+from dask.base import tokenize
+
+from ..core.chunking import auto_chunks, normalize_chunks
+from ..core.errors import FormatError, ParameterError
+
+__all__ = ["DIMS", "Backend", "from_backend", "from_array", "as_series", "series_meta", "nframes_of"]
+
+DIMS = ("frame", "y", "x")
+
+
+class Backend:
+    """Base class of lazy frame readers: ``shape``/``dtype`` plus ``read(frames)``.
+
+    Subclasses implement :meth:`read` for a slice of frames; ``__getitem__`` then
+    applies the row/column part of the key, which lets dask read any block.
+    """
+
+    path: str = ""
+    shape: tuple[int, int, int]
+    dtype: np.dtype
+
+    @property
+    def ndim(self) -> int:
+        return 3
+
+    def read(self, start: int, stop: int) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def read_region(self, start: int, stop: int, rows: slice, cols: slice) -> np.ndarray:
+        """Frames ``start:stop`` restricted to ``rows``/``cols`` (override if cheaper)."""
+        return self.read(start, stop)[:, rows, cols]
+
+    def __getitem__(self, key) -> np.ndarray:
+        if not isinstance(key, tuple):
+            key = (key,)
+        key = key + (slice(None),) * (3 - len(key))
+        fr, rows, cols = key
+        if not (isinstance(fr, slice) and fr.step in (None, 1)):
+            idx = np.arange(self.shape[0])[fr]
+            return np.stack([self[int(i), rows, cols] for i in np.atleast_1d(idx)])[
+                0 if np.ndim(idx) == 0 else slice(None)
+            ]
+        start, stop, _ = fr.indices(self.shape[0])
+        if stop <= start:
+            return np.empty((0,) + self.shape[1:], self.dtype)[:, rows, cols]
+        try:
+            out = self.read_region(start, stop, rows, cols)
+        except (OSError, KeyError, ValueError) as exc:
+            if isinstance(exc, FormatError):
+                raise
+            raise FormatError(f"cannot read frames {start}:{stop}: {exc}", self.path) from exc
+        return np.asarray(out, dtype=self.dtype)
+
+    def token(self) -> str:
+        """A name that changes when the file changes."""
+        try:
+            st = os.stat(self.path)
+            stamp = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        return tokenize(type(self).__name__, self.path, stamp, self.shape, str(self.dtype), vars(self))
+
+
+def _frame_chunks(shape, dtype, chunks, dims=DIMS):
+    if chunks is None or chunks == "auto":
+        return auto_chunks(shape, dtype)
+    return normalize_chunks(chunks, shape, dtype, dims)
+
+
+def series_meta(meta: Mapping[str, Any] | None, nframes: int):
+    """Split metadata into xarray coords (``omega``) and attrs.
+
+    ``omega`` of shape ``(nframes, 2)`` ([start, end] per frame) becomes the
+    coordinates ``omega`` (centre), ``omega_start`` and ``omega_end`` on ``frame``.
+    """
+    attrs = dict(meta or {})
+    coords: dict[str, Any] = {"frame": np.arange(nframes)}
+    omega = attrs.get("omega")
+    if omega is not None:
+        om = np.asarray(omega, dtype=np.float64)
+        if om.shape == (nframes, 2):
+            del attrs["omega"]
+            coords["omega"] = ("frame", om.mean(axis=1))
+            coords["omega_start"] = ("frame", om[:, 0])
+            coords["omega_end"] = ("frame", om[:, 1])
+        elif om.shape == (nframes,):
+            del attrs["omega"]
+            coords["omega"] = ("frame", om)
+    return coords, attrs
+
+
+def _wrap(data: da.Array, meta, name: str | None = None) -> xr.DataArray:
+    if data.ndim != 3:
+        raise ParameterError(f"an image series must be 3-D (frame, y, x), got shape {data.shape}")
+    coords, attrs = series_meta(meta, data.shape[0])
+    return xr.DataArray(data, dims=DIMS, coords=coords, attrs=attrs, name=name)
+
+
+def from_backend(backend: Backend, meta=None, chunks=None, name: str | None = None) -> xr.DataArray:
+    """Wrap a :class:`Backend` as a lazy series (chunks sized from the memory budget)."""
+    if backend.shape[0] == 0:
+        raise FormatError("zero length image series", backend.path or None)
+    cs = _frame_chunks(backend.shape, backend.dtype, chunks)
+    data = da.from_array(
+        backend,
+        chunks=cs,
+        name=f"{name or type(backend).__name__.lower()}-{backend.token()}",
+        meta=np.empty((0, 0, 0), dtype=backend.dtype),
+        asarray=False,
+        lock=False,
+        fancy=False,
+    )
+    return _wrap(data, meta, name=name)
+
+
+def from_array(data, meta: Mapping[str, Any] | None = None, chunks=None) -> xr.DataArray:
+    """Series from a NumPy or dask array (a 2-D array is one frame).
+
+    >>> from_array(np.ones((4, 5))).shape
+    (1, 4, 5)
+    """
+    if isinstance(data, xr.DataArray):
+        return as_series(data)
+    if not isinstance(data, da.Array):
+        data = np.asarray(data)
+        if data.dtype == object:
+            raise ParameterError("object arrays are not image series")
+    if data.ndim == 2:
+        data = data[None]
+    if data.ndim != 3:
+        raise ParameterError(f"an image series must be 2-D or 3-D, got shape {data.shape}")
+    if data.shape[0] == 0:
+        raise ParameterError("zero length image series")
+    if isinstance(data, da.Array):
+        if chunks is not None:
+            data = data.rechunk(_frame_chunks(data.shape, data.dtype, chunks))
+    else:
+        data = da.from_array(data, chunks=_frame_chunks(data.shape, data.dtype, chunks))
+    return _wrap(data, meta)
+
+
+def as_series(obj, nframes: int = 0) -> xr.DataArray:
+    """Coerce a DataArray / dask / NumPy array to a ``(frame, y, x)`` series, first ``nframes``.
+
+    ``nframes=0`` means all frames; otherwise ``min(len, nframes)`` from the start.
+    """
+    if isinstance(obj, xr.DataArray):
+        if obj.ndim == 2:
+            obj = obj.expand_dims("frame")
+        if obj.ndim != 3:
+            raise ParameterError(f"an image series must be 3-D, got dims {obj.dims}")
+        if obj.dims != DIMS:
+            obj = obj.rename(dict(zip(obj.dims, DIMS)))
+        if not isinstance(obj.data, da.Array):
+            obj = obj.copy(data=da.from_array(obj.data, chunks=auto_chunks(obj.shape, obj.dtype)))
+        series = obj
+    else:
+        series = from_array(obj)
+    if series.shape[0] == 0:
+        raise ParameterError("zero length image series")
+    if nframes is None:
+        nframes = 0
+    if int(nframes) != nframes or nframes < 0:
+        raise ParameterError(f"nframes must be a non-negative integer, got {nframes!r}")
+    if nframes:
+        series = series.isel(frame=slice(0, int(nframes)))
+    return series
+
+
+def nframes_of(series: xr.DataArray) -> int:
+    return int(series.shape[0])
