@@ -104,3 +104,43 @@ def regular_chunks(chunks: tuple[tuple[int, ...], ...]) -> bool:
 
 def blocks_per_axis(shape: Sequence[int], chunk: Sequence[int]) -> tuple[int, ...]:
     return tuple(math.ceil(s / c) if s else 0 for s, c in zip(shape, chunk))
+
+
+def reduction_chunks(
+    shape: Sequence[int],
+    dtype: np.dtype | str,
+    axes: Sequence[int],
+    budget: int | None = None,
+    target_bytes: int | None = None,
+) -> tuple[int, ...]:
+    """Chunks for reducing over ``axes``: whole along them, split along the others.
+
+    A reduction whose blocks span the reduced axes needs no large tree of
+    partial results (which, in float64, can outweigh the input), so memory stays
+    bounded by a few blocks.
+
+    >>> reduction_chunks((64, 4096, 4096), "float32", axes=(0,), target_bytes=32 * 2**20)
+    (64, 32, 4096)
+    """
+    shape = tuple(int(s) for s in shape)
+    axes = {a % len(shape) for a in axes}
+    itemsize = np.dtype(dtype).itemsize
+    target_items = max(1, (target_bytes or chunk_bytes_for_budget(budget)) // itemsize)
+    chunks = list(shape)
+    reduced = math.prod(shape[a] for a in axes) or 1
+    if reduced > target_items:  # even one output pixel's stack is too big: split the reduced axes
+        return auto_chunks(shape, dtype, budget, target_bytes)
+    # Split the kept axes, slowest first, keeping trailing kept axes whole while they fit.
+    inner = reduced
+    kept = [a for a in range(len(shape)) if a not in axes]
+    for i in range(len(kept) - 1, -1, -1):
+        ax = kept[i]
+        if inner * max(shape[ax], 1) <= target_items:
+            inner *= max(shape[ax], 1)
+            continue
+        n = max(1, target_items // inner)
+        chunks[ax] = 1 << (n.bit_length() - 1)
+        for lead in kept[:i]:
+            chunks[lead] = 1
+        break
+    return tuple(max(1, min(c, s)) if s else 1 for c, s in zip(chunks, shape))

@@ -114,7 +114,8 @@ class TqdmCallback(Callback):
 
 
 def _want_progress(progress: bool | None) -> bool:
-    return bool(get_option("progress") if progress is None else progress) and get_option("progress")
+    """Explicit ``progress`` wins; otherwise the option (``--no-progress``, ``LAZYASTRO_PROGRESS``)."""
+    return bool(get_option("progress")) if progress is None else bool(progress)
 
 
 def compute(

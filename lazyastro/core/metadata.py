@@ -56,20 +56,39 @@ def json_attrs(attrs: dict) -> dict:
     return out
 
 
-def header_from_attrs(attrs: dict | None):
-    """An astropy Header from ``attrs['header']`` or ``attrs['fits_header']`` (or empty)."""
+# Attributes that readers add about the source; they are not carried into FITS cards.
+READER_ATTRS = {"source", "format", "hdu", "dataset", "wcs", "header", "fits_header", "_ARRAY_DIMENSIONS"}
+
+
+def header_from_attrs(attrs: Any):
+    """An astropy Header from a Header, a ``{key: value}`` dict, or xarray ``attrs``.
+
+    ``attrs['header']`` (a Header) and ``attrs['fits_header']`` (a card list)
+    are used first; other scalar attributes with FITS-style keys (at most 8
+    characters) become cards too, so metadata such as ``OBJECT`` or ``seed``
+    travels to the output. Structural cards are always dropped.
+    """
     from astropy.io.fits import Card, Header
 
     header = Header()
-    if not attrs:
+    if attrs is None:
         return header
+    if isinstance(attrs, Header):
+        attrs = {"header": attrs}
+    cards: list[tuple] = []
     src = attrs.get("header")
     if isinstance(src, Header):
-        cards = [(c.keyword, c.value, c.comment) for c in src.cards]
-    else:
-        cards = [tuple(c) for c in attrs.get("fits_header", [])]
+        cards += [(c.keyword, c.value, c.comment) for c in src.cards]
+    elif isinstance(src, dict):
+        cards += [(k, v, "") for k, v in src.items()]
+    cards += [tuple(c) for c in attrs.get("fits_header", [])]
+    for key, value in attrs.items():
+        if key in READER_ATTRS or not isinstance(value, str | int | float | bool | np.generic):
+            continue
+        if len(key) <= 8 and key.replace("-", "").replace("_", "").isalnum():
+            cards.append((key.upper(), _jsonable(value), ""))
     for key, value, comment in cards:
-        if not key or _is_structural(key):
+        if not key or _is_structural(key.upper()) or key.upper() in ("COMMENT", "HISTORY") and not value:
             continue
         try:
             header.append(Card(key, value, comment), end=True)

@@ -115,7 +115,9 @@ def _wrap(data: da.Array, meta, name: str | None = None) -> xr.DataArray:
     if data.ndim != 3:
         raise ParameterError(f"an image series must be 3-D (frame, y, x), got shape {data.shape}")
     coords, attrs = series_meta(meta, data.shape[0])
-    return xr.DataArray(data, dims=DIMS, coords=coords, attrs=attrs, name=name)
+    out = xr.DataArray(data, dims=DIMS, coords=coords, attrs=attrs)
+    out.name = name  # xarray would otherwise take the dask graph name
+    return out
 
 
 def from_backend(backend: Backend, meta=None, chunks=None, name: str | None = None) -> xr.DataArray:

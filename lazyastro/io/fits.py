@@ -252,7 +252,7 @@ def build_header(shape: tuple[int, ...], dtype: np.dtype, header=None):
     if bzero:
         out["BZERO"] = bzero
         out["BSCALE"] = 1
-    for card in header_from_attrs({"header": header} if header is not None else None).cards:
+    for card in header_from_attrs(header).cards:
         out.append(card, end=True)
     return out
 
@@ -324,7 +324,7 @@ def to_fits(
     """
     data, _dims, attrs = as_dask(array)
     target = check_output(path, overwrite)
-    hdr = build_header(data.shape, data.dtype, header if header is not None else attrs.get("header") or attrs)
+    hdr = build_header(data.shape, data.dtype, header if header is not None else attrs)
     if data.dtype.byteorder == ">":
         data = data.astype(data.dtype.newbyteorder("="))
     bitpix, bzero = int(hdr["BITPIX"]), int(hdr.get("BZERO", 0))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import dask.array as da
+import hdf5plugin  # noqa: F401  (registers Blosc/LZ4/Zstd HDF5 filters for reading and writing)
 import numpy as np
 import xarray as xr
 from dask.base import tokenize
@@ -134,8 +135,6 @@ def hdf5_compression(compression: str | None, level: int | None = None) -> dict[
     if compression == "lzf":
         return {"compression": "lzf", "shuffle": True}
     if compression in ("blosc-lz4", "blosc-zstd", "blosc"):
-        import hdf5plugin
-
         cname = "zstd" if compression == "blosc-zstd" else "lz4"
         return dict(hdf5plugin.Blosc(cname=cname, clevel=5 if level is None else level, shuffle=hdf5plugin.Blosc.SHUFFLE))
     raise ParameterError(f"unknown HDF5 compression {compression!r}; use gzip, lzf, blosc-lz4, blosc-zstd or none")

@@ -18,7 +18,7 @@ from ..core.errors import FormatError, InputNotFoundError, ParameterError
 __all__ = ["Format", "register_format", "get_format", "formats", "detect_format", "open", "write"]
 
 
-@dataclass
+@dataclass(eq=False)
 class Format:
     name: str
     reader: Callable[..., Any] | None = None

@@ -1,0 +1,5 @@
+import sys
+
+from lazyastro.cli.main import main
+
+sys.exit(main())

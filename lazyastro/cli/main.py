@@ -1,0 +1,115 @@
+"""The ``lazyastro`` command line.
+
+Global options (``--scheduler``, ``--no-progress``, ``--debug``,
+``--memory-budget``) may appear anywhere on the line. Errors print one line
+naming the file and the problem and exit non-zero; ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..core.config import set_options
+from ..core.errors import LazyAstroError
+
+# Modules that add subcommands; each has ``register(subparsers)``.
+SUBCOMMAND_MODULES = (
+    "lazyastro.cli.commands",
+    "lazyastro.cli.demo",
+    "lazyastro.frames.cli",
+    "lazyastro.skipper.cli",
+)
+_GLOBAL_WITH_VALUE = ("--scheduler", "--memory-budget")
+_GLOBAL_FLAGS = ("--no-progress", "--debug")
+
+
+def _hoist_globals(argv: Sequence[str]) -> list[str]:
+    """Move global options found after the subcommand to the front of the line."""
+    front: list[str] = []
+    rest: list[str] = []
+    it = iter(argv)
+    for arg in it:
+        if arg == "--":
+            rest.append(arg)
+            rest.extend(it)
+            break
+        name = arg.split("=", 1)[0]
+        if name in _GLOBAL_WITH_VALUE:
+            front.append(arg)
+            if "=" not in arg:
+                nxt = next(it, None)
+                if nxt is not None:
+                    front.append(nxt)
+        elif arg in _GLOBAL_FLAGS:
+            front.append(arg)
+        else:
+            rest.append(arg)
+    return front + rest
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lazyastro",
+        description="Lazy, chunked, out-of-core astronomical image analysis.",
+    )
+    parser.add_argument("--version", action="version", version=f"lazyastro {__version__}")
+    parser.add_argument(
+        "--scheduler", default=None,
+        help="sync, threads (default), processes, distributed, or a tcp:// scheduler address "
+        "(default: $LAZYASTRO_SCHEDULER or threads)",
+    )
+    parser.add_argument("--memory-budget", default=None, metavar="SIZE",
+                        help="memory budget that sets chunk sizes, e.g. 512MiB (default: $LAZYASTRO_MEMORY_BUDGET or 512MiB)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod_name in SUBCOMMAND_MODULES:
+        try:
+            mod = importlib.import_module(mod_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and mod_name.startswith(exc.name):
+                continue  # optional task package not present
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lazyastro`` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        parser = build_parser()
+        args = parser.parse_args(_hoist_globals(argv))
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        with set_options(scheduler=args.scheduler, memory_budget=args.memory_budget,
+                         progress=False if not args.progress else None):
+            from ..core.execution import resolve_scheduler
+
+            resolve_scheduler()
+            code = args.func(args)
+        return int(code or 0)
+    except LazyAstroError as exc:
+        if debug:
+            raise
+        print(f"lazyastro: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lazyastro: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # anything unexpected: still one line unless --debug
+        if debug:
+            raise
+        print(f"lazyastro: internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)",
+              file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,389 @@
+"""Legacy sparse frame caches: ``.npz`` (default), ``fch5`` (HDF5) and the deprecated ``.yml``.
+
+Frames are stored as the pixels strictly above a threshold, with ``uint16`` row
+and column indices. Readers are lazy: each task opens the file by path and
+densifies only the frames of its block. Pickled object arrays are refused.
+
+>>> s = open_frame_cache("cache.npz")  # doctest: +SKIP
+>>> write_frame_cache(s, "cache.fch5", threshold=10, style="fch5")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import xarray as xr
+import yaml
+
+from ...core.atomic import atomic_output
+from ...core.errors import FormatError, ParameterError, UnsupportedDtypeError
+from ..kernels import densify, sparsify
+from ..series import Backend, as_series, from_backend
+from ._common import iter_frame_batches, require_file, series_to_meta
+
+__all__ = [
+    "open_frame_cache",
+    "open_npz_cache",
+    "open_fch5_cache",
+    "open_yml_cache",
+    "write_frame_cache",
+    "sniff_npz_cache",
+    "sniff_fch5_cache",
+    "sniff_yml_cache",
+    "FCH5_VERSION",
+]
+
+FCH5_VERSION = 1
+_FRAME_KEY = re.compile(r"^\d+_(row|col|data)$")
+_NUMPY_REF = re.compile(r"^!?\s*load-numpy-array\s+(\S.*)$")
+
+
+def _dtype_from(value, path) -> np.dtype:
+    v = np.asarray(value).item() if not isinstance(value, str | bytes) else value
+    if isinstance(v, bytes):
+        v = v.decode("utf-8")
+    try:
+        return np.dtype(str(v))
+    except TypeError as exc:
+        raise FormatError(f"invalid field 'dtype' {v!r}", path) from exc
+
+
+def _load_member(z, key, path):
+    try:
+        return z[key]
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise FormatError(
+                f"field {key!r} holds pickled Python objects; refusing to load it "
+                "(pickle can run arbitrary code). Re-create the cache without object arrays",
+                path,
+            ) from exc
+        raise FormatError(f"cannot read field {key!r}: {exc}", path) from exc
+    except KeyError as exc:
+        raise FormatError(f"missing field {key!r}", path) from exc
+
+
+def _scalar(v):
+    v = np.asarray(v)
+    if v.ndim == 0 or v.shape == (1,):
+        v = v.reshape(()).item()
+        return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+    return v
+
+
+# --------------------------------------------------------------------------- npz
+
+
+def sniff_npz_cache(path: Path) -> bool:
+    """Zip (npz) file with the frame-cache keys ``shape``, ``nframes`` and ``dtype``."""
+    if path.is_dir() or not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        names = set(zf.namelist())
+    return {"shape.npy", "nframes.npy", "dtype.npy"} <= names
+
+
+class NpzCacheBackend(Backend):
+    """Densifies frames ``{i}_row/_col/_data`` of a frame-cache npz."""
+
+    def __init__(self, path, shape, dtype):
+        self.path, self.shape, self.dtype = os.fspath(path), tuple(shape), np.dtype(dtype)
+
+    def read(self, start, stop):
+        out = np.zeros((stop - start,) + self.shape[1:], self.dtype)
+        with np.load(self.path, allow_pickle=False) as z:
+            for k, i in enumerate(range(start, stop)):
+                rows = _load_member(z, f"{i}_row", self.path)
+                cols = _load_member(z, f"{i}_col", self.path)
+                vals = _load_member(z, f"{i}_data", self.path)
+                out[k] = densify(self.shape[1:], self.dtype, rows, cols, vals)
+        return out
+
+
+def open_npz_cache(path, chunks=None) -> xr.DataArray:
+    """Open a legacy frame-cache ``.npz`` lazily (``np.load(allow_pickle=False)``)."""
+    p = require_file(path)
+    try:
+        z = np.load(p, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise FormatError(f"not a readable npz file ({exc})", p) from exc
+    with z:
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise FormatError("not an npz archive", p)
+        shape = tuple(int(s) for s in np.asarray(_load_member(z, "shape", p)).ravel())
+        if len(shape) != 2:
+            raise FormatError(f"field 'shape' must hold 2 values, got {shape}", p)
+        nframes = int(np.asarray(_load_member(z, "nframes", p)))
+        dtype = _dtype_from(_load_member(z, "dtype", p), p)
+        meta = {}
+        for key in z.files:
+            if key in ("shape", "nframes", "dtype") or _FRAME_KEY.match(key):
+                continue
+            meta[key] = _scalar(_load_member(z, key, p))
+        if nframes > 0:
+            for suffix in ("row", "col", "data"):
+                _load_member(z, f"0_{suffix}", p)  # refuse pickles / missing frames early
+    return from_backend(NpzCacheBackend(p, (nframes,) + shape, dtype), meta, chunks, "frame-cache")
+
+
+# --------------------------------------------------------------------------- fch5
+
+
+def sniff_fch5_cache(path: Path) -> bool:
+    """HDF5 file with the root attribute ``HEXRD_FRAMECACHE_VERSION``."""
+    if path.is_dir() or not h5py.is_hdf5(path):
+        return False
+    with h5py.File(path, "r") as h5:
+        return "HEXRD_FRAMECACHE_VERSION" in h5.attrs
+
+
+class Fch5CacheBackend(Backend):
+    """Densifies frames of an fch5 frame cache using ``frame_ids`` ranges."""
+
+    def __init__(self, path, group, shape, dtype):
+        self.path, self.group = os.fspath(path), group
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+
+    def read(self, start, stop):
+        import hdf5plugin  # noqa: F401
+
+        out = np.zeros((stop - start,) + self.shape[1:], self.dtype)
+        with h5py.File(self.path, "r") as h5:
+            g = h5[self.group] if self.group else h5
+            ids = g["frame_ids"][2 * start : 2 * stop].astype(np.int64)
+            data, idx = g["data"], g["indices"]
+            for k in range(stop - start):
+                a, b = int(ids[2 * k]), int(ids[2 * k + 1])
+                if b > a:
+                    rc = idx[a:b]
+                    out[k] = densify(self.shape[1:], self.dtype, rc[:, 0], rc[:, 1], data[a:b, 0])
+        return out
+
+
+def _read_h5_meta(group) -> dict:
+    meta = {}
+    for key, obj in group.items():
+        if isinstance(obj, h5py.Group):
+            meta[key] = _read_h5_meta(obj)
+        else:
+            v = obj[()]
+            if isinstance(v, np.ndarray) and v.dtype.kind == "S" and v.shape != (1,):
+                v = np.char.decode(v, "utf-8")
+            meta[key] = _scalar(v) if np.ndim(v) == 0 or np.shape(v) == (1,) else v
+    return meta
+
+
+def open_fch5_cache(path, group: str | None = None, chunks=None) -> xr.DataArray:
+    """Open a legacy ``fch5`` frame cache (HDF5, version attribute 1) lazily."""
+    import hdf5plugin  # noqa: F401
+
+    p = require_file(path)
+    try:
+        h5 = h5py.File(p, "r")
+    except OSError as exc:
+        raise FormatError(f"not a readable HDF5 file ({exc})", p) from exc
+    with h5:
+        g = h5[group] if group else h5
+        version = h5.attrs.get("HEXRD_FRAMECACHE_VERSION", g.attrs.get("HEXRD_FRAMECACHE_VERSION"))
+        if version is None or int(np.asarray(version).ravel()[0]) != FCH5_VERSION:
+            raise FormatError(
+                f"attribute 'HEXRD_FRAMECACHE_VERSION' is {version!r}; only version {FCH5_VERSION} is supported", p
+            )
+        for key in ("shape", "nframes", "dtype", "data", "indices", "frame_ids"):
+            if key not in g:
+                raise FormatError(f"missing field {key!r}", p)
+        shape = tuple(int(s) for s in np.asarray(g["shape"][()]).ravel())
+        nframes = int(np.asarray(g["nframes"][()]).ravel()[0])
+        dtype = _dtype_from(g["dtype"][()], p)
+        if g["frame_ids"].shape[0] < 2 * nframes:
+            raise FormatError(f"field 'frame_ids' has {g['frame_ids'].shape[0]} entries, expected {2 * nframes}", p)
+        meta = _read_h5_meta(g["metadata"]) if "metadata" in g else {}
+    backend = Fch5CacheBackend(p, group, (nframes,) + shape, dtype)
+    return from_backend(backend, meta, chunks, "frame-cache-fch5")
+
+
+# --------------------------------------------------------------------------- yml
+
+
+def _resolve_meta(meta: dict, base: Path, path) -> dict:
+    out = {}
+    for key, value in (meta or {}).items():
+        m = _NUMPY_REF.match(value) if isinstance(value, str) else None
+        if m:
+            f = (base / m.group(1).strip()).resolve()
+            try:
+                value = np.load(f, allow_pickle=False)
+            except FileNotFoundError as exc:
+                raise FormatError(f"meta {key!r}: array file {f} not found", path) from exc
+            except ValueError as exc:
+                raise FormatError(f"meta {key!r}: cannot load {f} without pickle ({exc})", path) from exc
+        out[key] = value
+    return out
+
+
+def sniff_yml_cache(path: Path) -> bool:
+    """YAML file with ``data: {file, nframes, shape}`` (deprecated frame-cache index)."""
+    if path.suffix.lower() not in (".yml", ".yaml") or not path.is_file():
+        return False
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return False
+    return isinstance(doc, dict) and isinstance(doc.get("data"), dict) and "file" in doc["data"]
+
+
+def open_yml_cache(path, chunks=None) -> xr.DataArray:
+    """Read a deprecated ``.yml`` frame cache (points to a sparse npz)."""
+    p = require_file(path)
+    try:
+        doc = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise FormatError(f"invalid YAML: {exc}", p) from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("data"), dict) or "file" not in doc["data"]:
+        raise FormatError("missing field 'data.file'", p)
+    unknown = set(doc) - {"data", "meta"}
+    if unknown:
+        raise FormatError(f"unknown key(s) {sorted(unknown)}", p)
+    npz = (p.parent / str(doc["data"]["file"])).resolve()
+    series = open_npz_cache(npz, chunks=chunks)
+    meta = dict(series_to_meta(series))
+    meta.update(_resolve_meta(doc.get("meta") or {}, p.parent, p))
+    return as_series(series.data).pipe(_with_meta, meta)
+
+
+def _with_meta(series: xr.DataArray, meta: dict) -> xr.DataArray:
+    from ..series import series_meta
+
+    coords, attrs = series_meta(meta, series.shape[0])
+    return series.assign_coords(coords).assign_attrs(attrs)
+
+
+def open_frame_cache(path, chunks=None, **kw) -> xr.DataArray:
+    """Open any legacy frame cache (npz, fch5 or yml), chosen by content."""
+    p = require_file(path)
+    if sniff_fch5_cache(p):
+        return open_fch5_cache(p, chunks=chunks, **kw)
+    if sniff_yml_cache(p):
+        return open_yml_cache(p, chunks=chunks)
+    return open_npz_cache(p, chunks=chunks)
+
+
+# --------------------------------------------------------------------------- writers
+
+
+def _check_writable(series, threshold, path):
+    if threshold is None:
+        raise ParameterError("a frame cache keeps only pixels above a threshold: pass threshold=...")
+    nf, ny, nx = series.shape
+    if max(ny, nx) > 65535:
+        raise UnsupportedDtypeError(
+            f"frame shape {(ny, nx)} exceeds the uint16 index limit (65535) of frame caches", path
+        )
+
+
+def _warn_dense(i, n, npix):
+    if n > 0.1 * npix:
+        warnings.warn(f"frame {i}: {n / npix:.0%} of the pixels are above the threshold; "
+                      "a frame cache is inefficient for dense frames", stacklevel=3)
+
+
+def _write_npz(series, tmp, threshold, meta):
+    nf, ny, nx = series.shape
+
+    def put(zf, key, arr):
+        with zf.open(key + ".npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array(f, np.asanyarray(arr), allow_pickle=False)
+
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        put(zf, "shape", np.array([ny, nx]))
+        put(zf, "nframes", np.array(nf))
+        put(zf, "dtype", np.array(str(series.dtype).encode()))
+        for key, value in meta.items():
+            arr = np.asarray(value) if not isinstance(value, dict) else None
+            if arr is None or arr.dtype == object:
+                warnings.warn(f"metadata {key!r} is not a plain array; dropped from the npz", stacklevel=3)
+                continue
+            put(zf, key, arr)
+        for start, block in iter_frame_batches(series, desc="write frame-cache"):
+            for k, frame in enumerate(block):
+                rows, cols, vals = sparsify(frame, threshold)
+                _warn_dense(start + k, len(vals), ny * nx)
+                put(zf, f"{start + k}_row", rows)
+                put(zf, f"{start + k}_col", cols)
+                put(zf, f"{start + k}_data", vals)
+
+
+def _write_h5_meta(group, meta):
+    for key, value in meta.items():
+        if isinstance(value, dict):
+            _write_h5_meta(group.create_group(key), value)
+            continue
+        arr = np.asarray(value)
+        if arr.dtype.kind == "U":
+            arr = np.char.encode(arr, "utf-8")
+        if arr.dtype == object:
+            warnings.warn(f"metadata {key!r} is not a plain array; dropped", stacklevel=3)
+            continue
+        group.create_dataset(key, data=arr.reshape(1) if arr.ndim == 0 else arr)
+
+
+def _write_fch5(series, tmp, threshold, meta):
+    import hdf5plugin
+
+    nf, ny, nx = series.shape
+    comp = hdf5plugin.Blosc(cname="zstd", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE)
+    with h5py.File(tmp, "w") as h5:
+        h5.attrs["HEXRD_FRAMECACHE_VERSION"] = FCH5_VERSION
+        h5.create_dataset("shape", data=np.array([ny, nx]))
+        h5.create_dataset("nframes", data=np.array([nf]))
+        h5.create_dataset("dtype", data=np.bytes_(str(series.dtype).encode("utf-8")))
+        _write_h5_meta(h5.create_group("metadata"), meta)
+        data = h5.create_dataset("data", shape=(0, 1), maxshape=(None, 1), dtype=series.dtype,
+                                 chunks=(65536, 1), **comp)
+        idx = h5.create_dataset("indices", shape=(0, 2), maxshape=(None, 2), dtype=np.uint16,
+                                chunks=(65536, 2), **comp)
+        ids = np.zeros(2 * nf, dtype=np.uint64)
+        m = 0
+        for start, block in iter_frame_batches(series, desc="write fch5"):
+            for k, frame in enumerate(block):
+                i = start + k
+                rows, cols, vals = sparsify(frame, threshold)
+                _warn_dense(i, len(vals), ny * nx)
+                n = len(vals)
+                data.resize((m + n, 1))
+                idx.resize((m + n, 2))
+                if n:
+                    data[m:] = vals[:, None]
+                    idx[m:] = np.stack([rows, cols], axis=1)
+                ids[2 * i], ids[2 * i + 1] = m, m + n
+                m += n
+        h5.create_dataset("frame_ids", data=ids)
+
+
+def write_frame_cache(
+    series, path, threshold=None, style: str = "npz", overwrite: bool = False
+) -> str:
+    """Write a legacy frame cache (``style`` ``"npz"`` or ``"fch5"``), streamed and atomic.
+
+    Only pixels strictly above ``threshold`` are kept (legacy semantics).
+
+    >>> write_frame_cache(np.eye(3, dtype="u2")[None], "/tmp/_doc.npz", threshold=0, overwrite=True)
+    '/tmp/_doc.npz'
+    """
+    series = as_series(series)
+    _check_writable(series, threshold, path)
+    if style not in ("npz", "fch5"):
+        raise ParameterError(f"unknown frame-cache style {style!r}; use 'npz' or 'fch5'")
+    meta = series_to_meta(series)
+    with atomic_output(path, overwrite) as tmp:
+        if style == "npz":
+            _write_npz(series, tmp, threshold, meta)
+        else:
+            _write_fch5(series, tmp, threshold, meta)
+    return os.fspath(path)

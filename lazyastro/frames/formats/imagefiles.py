@@ -1,0 +1,255 @@
+"""Series made of image files: the legacy ``image-files`` YAML and one FITS file per frame.
+
+Legacy YAML::
+
+    image-files:
+      directory: /data/run1
+      files: "scan_*.tif dark_*.tif"     # space-separated globs, matches sorted
+    options:
+      empty-frames: 0         # frames skipped at the start of each file
+      max-total-frames: 0     # 0 = no limit
+      max-file-frames: 0      # 0 = no limit
+      dtype: uint16           # refused if it would truncate values
+    meta:
+      omega: "! load-numpy-array omega.npy"
+
+FITS (2-D or 3-D), TIFF (multi-page) and PNG/JPEG frames are supported.
+
+>>> s = open_image_files("series.yml")  # doctest: +SKIP
+>>> s = open_fits_files("frames/*.fits")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+import yaml
+
+from ...core.errors import FormatError, InputNotFoundError, ParameterError
+from ..kernels import cast_checked
+from ..series import Backend, from_backend
+from .framecache import _resolve_meta
+
+__all__ = ["open_image_files", "open_fits_files", "sniff_image_files", "frame_count", "read_frame"]
+
+_FITS = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
+_TIFF = (".tif", ".tiff")
+_PIL = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+_TOP_KEYS = {"image-files", "options", "meta"}
+_IF_KEYS = {"directory", "files"}
+_OPT_KEYS = {"empty-frames", "max-total-frames", "max-file-frames", "dtype"}
+
+
+def _kind(path: str) -> str:
+    name = path.lower()
+    if name.endswith(_FITS):
+        return "fits"
+    if name.endswith(_TIFF):
+        return "tiff"
+    if name.endswith(_PIL):
+        return "pil"
+    raise FormatError("unsupported image file type (use FITS, TIFF or PNG/JPEG)", path)
+
+
+def _fits_hdu(hdul, path):
+    for hdu in hdul:
+        if hdu.header.get("NAXIS", 0) >= 2:
+            return hdu
+    raise FormatError("no image HDU in the FITS file", path)
+
+
+def frame_count(path: str) -> tuple[int, tuple[int, int], np.dtype]:
+    """Number of frames, frame shape and dtype of an image file, from its header."""
+    kind = _kind(path)
+    try:
+        if kind == "fits":
+            from astropy.io import fits
+
+            with fits.open(path, memmap=True) as hdul:
+                hdu = _fits_hdu(hdul, path)
+                shape = hdu.shape
+                dtype = hdu.section[(0,) * (len(shape) - 2) + (slice(0, 1), slice(0, 1))].dtype \
+                    if len(shape) > 2 else hdu.data.dtype
+            n = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+            return n, tuple(shape[-2:]), np.dtype(dtype)
+        if kind == "tiff":
+            import tifffile
+
+            with tifffile.TiffFile(path) as tf:
+                page = tf.pages[0]
+                return len(tf.pages), tuple(page.shape[:2]), np.dtype(page.dtype)
+        from PIL import Image
+
+        with Image.open(path) as im:
+            first = np.asarray(im)
+            return int(getattr(im, "n_frames", 1)), first.shape[:2], first.dtype
+    except FileNotFoundError as exc:
+        raise InputNotFoundError("no such file", path) from exc
+    except OSError as exc:
+        raise FormatError(f"cannot read image header: {exc}", path) from exc
+
+
+def read_frame(path: str, index: int) -> np.ndarray:
+    """Frame ``index`` of an image file as a 2-D array."""
+    kind = _kind(path)
+    if kind == "fits":
+        from astropy.io import fits
+
+        with fits.open(path, memmap=True) as hdul:
+            hdu = _fits_hdu(hdul, path)
+            if len(hdu.shape) == 2:
+                return np.array(hdu.data)
+            lead = np.unravel_index(index, hdu.shape[:-2])
+            return np.array(hdu.section[tuple(int(i) for i in lead)])
+    if kind == "tiff":
+        import tifffile
+
+        return tifffile.imread(path, key=index)
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.seek(index)
+        return np.array(im)
+
+
+class ImageFilesBackend(Backend):
+    """Frames given as ``(file, index-in-file)`` pairs, optionally cast with a truncation check."""
+
+    def __init__(self, path, frames, shape, dtype, cast: bool):
+        self.path = os.fspath(path)
+        self.frames = [(str(f), int(i)) for f, i in frames]
+        self.shape, self.dtype, self.cast = tuple(shape), np.dtype(dtype), cast
+
+    def read(self, start, stop):
+        out = np.empty((stop - start,) + self.shape[1:], self.dtype)
+        for k, (f, i) in enumerate(self.frames[start:stop]):
+            img = read_frame(f, i)
+            if img.shape != self.shape[1:]:
+                raise FormatError(f"frame shape {img.shape} differs from {self.shape[1:]}", f)
+            if self.cast:
+                try:
+                    img = cast_checked(img, self.dtype)
+                except ValueError as exc:
+                    raise FormatError(f"option 'dtype': {exc}", f) from exc
+            out[k] = img
+        return out
+
+
+def _build(source, files, empty=0, max_file=0, max_total=0, dtype=None, meta=None, chunks=None):
+    if not files:
+        raise FormatError("no image files found", source)
+    frames, shape, native = [], None, None
+    for f in files:
+        n, fshape, fdtype = frame_count(f)
+        if shape is None:
+            shape, native = fshape, fdtype
+        elif fshape != shape:
+            raise FormatError(f"frame shape {fshape} differs from {shape} of {files[0]}", f)
+        idx = list(range(empty, n))
+        if max_file:
+            idx = idx[:max_file]
+        frames.extend((f, i) for i in idx)
+        if max_total and len(frames) >= max_total:
+            frames = frames[:max_total]
+            break
+    if not frames:
+        raise FormatError("zero length image series (all frames skipped)", source)
+    out_dtype = np.dtype(dtype) if dtype is not None else native
+    backend = ImageFilesBackend(source, frames, (len(frames),) + tuple(shape), out_dtype,
+                                cast=out_dtype != native)
+    return from_backend(backend, meta=meta, chunks=chunks, name="image-files")
+
+
+def sniff_image_files(path: Path) -> bool:
+    """YAML file with a top-level ``image-files`` key."""
+    if path.suffix.lower() not in (".yml", ".yaml") or not path.is_file():
+        return False
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return False
+    return isinstance(doc, dict) and "image-files" in doc
+
+
+def _int_option(opts, key, source) -> int:
+    value = opts.get(key, 0) or 0
+    if not isinstance(value, int) or value < 0:
+        raise FormatError(f"option {key!r} must be a non-negative integer, got {value!r}", source)
+    return value
+
+
+def open_image_files(path_or_text, chunks=None) -> xr.DataArray:
+    """Open a legacy ``image-files`` YAML (a path, or the YAML text itself)."""
+    text, source, base = str(path_or_text), None, Path.cwd()
+    if "\n" not in text and Path(text).exists():
+        source = Path(text)
+        text, base = source.read_text(), source.parent
+    elif "\n" not in text and not text.lstrip().startswith("image-files"):
+        raise InputNotFoundError("no such file", text)
+    src = source or "<image-files yaml>"
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise FormatError(f"invalid YAML: {exc}", src) from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("image-files"), dict):
+        raise FormatError("missing section 'image-files'", src)
+    for section, allowed, value in (("", _TOP_KEYS, doc), ("image-files", _IF_KEYS, doc["image-files"]),
+                                    ("options", _OPT_KEYS, doc.get("options") or {})):
+        if not isinstance(value, dict):
+            raise FormatError(f"section {section!r} must be a mapping", src)
+        unknown = set(value) - allowed
+        if unknown:
+            where = f" in section {section!r}" if section else ""
+            raise FormatError(f"unknown key(s) {sorted(unknown)}{where}; allowed: {sorted(allowed)}", src)
+    spec, opts = doc["image-files"], doc.get("options") or {}
+    if "files" not in spec:
+        raise FormatError("missing field 'image-files.files'", src)
+    directory = Path(str(spec.get("directory", ".")))
+    if not directory.is_absolute():
+        directory = base / directory
+    files = []
+    for pattern in str(spec["files"]).split():
+        files.extend(sorted(glob.glob(str(directory / pattern))))
+    dtype = opts.get("dtype")
+    if dtype is not None:
+        try:
+            dtype = np.dtype(str(dtype))
+        except TypeError as exc:
+            raise FormatError(f"option 'dtype': invalid dtype {dtype!r}", src) from exc
+    meta = doc.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise FormatError("section 'meta' must be a mapping", src)
+    return _build(
+        src, files,
+        empty=_int_option(opts, "empty-frames", src),
+        max_file=_int_option(opts, "max-file-frames", src),
+        max_total=_int_option(opts, "max-total-frames", src),
+        dtype=dtype, meta=_resolve_meta(meta, base, src), chunks=chunks,
+    )
+
+
+def open_fits_files(paths, meta=None, chunks=None) -> xr.DataArray:
+    """One FITS (or TIFF/PNG) file per frame: a directory, a glob pattern or a list of paths.
+
+    >>> s = open_fits_files("frames/frame_*.fits")  # doctest: +SKIP
+    """
+    if isinstance(paths, str | os.PathLike) and Path(paths).is_dir():
+        d = Path(paths)
+        files = sorted(str(p) for p in d.iterdir() if p.name.lower().endswith(_FITS))
+        source = d
+    elif isinstance(paths, str | os.PathLike):
+        files = sorted(glob.glob(os.fspath(paths)))
+        source = os.fspath(paths)
+    else:
+        files = [os.fspath(p) for p in paths]
+        if not files:
+            raise ParameterError("empty list of frame files")
+        source = files[0]
+    for f in files:
+        if not os.path.exists(f):
+            raise InputNotFoundError("no such file", f)
+    return _build(source, files, meta=meta, chunks=chunks)

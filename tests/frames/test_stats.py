@@ -1,0 +1,155 @@
+import dask.array as da
+import numpy as np
+import pytest
+
+import lazyastro.frames as lf
+from lazyastro.core.config import set_options
+from lazyastro.core.errors import ParameterError
+from lazyastro.core.execution import cluster, compute
+
+CHUNKINGS = [(1, 13, 7), (4, 5, 3), (11, 13, 7), (3, 6, 7)]
+
+
+def _refs(a):
+    return {
+        "max": a.max(0), "min": a.min(0), "sum": a.sum(0, dtype=np.float64),
+        "mean": a.mean(0, dtype=np.float64).astype(np.float32),
+        "std": a.std(0, dtype=np.float64).astype(np.float32),
+        "median": np.median(a, 0).astype(np.float32),
+        "percentile": np.percentile(a, [0, 12.5, 99.5, 100], axis=0).astype(np.float32),
+    }
+
+
+def _lazy(s):
+    return {
+        "max": lf.max(s), "min": lf.min(s), "sum": lf.sum(s), "mean": lf.mean(s), "std": lf.std(s),
+        "median": lf.median(s), "percentile": lf.percentile(s, [0, 12.5, 99.5, 100]),
+    }
+
+
+def _check(a, out):
+    refs = _refs(a)
+    for name, ref in refs.items():
+        got = np.asarray(out[name])
+        assert got.dtype == ref.dtype, name
+        if name in ("mean", "std"):
+            np.testing.assert_allclose(got, ref, rtol=1e-6, err_msg=name)
+        else:
+            np.testing.assert_array_equal(got, ref, err_msg=name)
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS)
+@pytest.mark.parametrize("kind", ["int", "float"])
+def test_stats_match_numpy_threads(int_series, float_series, kind, chunks):
+    a = int_series if kind == "int" else float_series
+    s = lf.open(a, chunks=tuple(min(c, n) for c, n in zip(chunks, a.shape)))
+    # a tiny budget forces several row bands for the percentiles
+    with set_options(memory_budget=3000):
+        lazy = _lazy(s)
+        assert len(lazy["median"].data.chunks[0]) > 1
+    values = compute(*[v.data for v in lazy.values()], scheduler="threads", progress=False)
+    _check(a, dict(zip(lazy, values)))
+
+
+def test_stats_match_numpy_distributed(dist_client, int_series, float_series):
+    for a in (int_series, float_series):
+        s = lf.open(a, chunks=(4, 5, 7))
+        with set_options(memory_budget=3000):
+            lazy = _lazy(s)
+        with cluster(address=dist_client.scheduler.address):
+            values = compute(*[v.data for v in lazy.values()], progress=False)
+        _check(a, dict(zip(lazy, values)))
+
+
+def test_band_rows_follow_budget():
+    a = np.zeros((10, 64, 32), np.uint16)
+    with set_options(memory_budget=2**14):
+        small = lf.median(a).attrs["band_rows"]
+    with set_options(memory_budget=2**30):
+        big = lf.median(a).attrs["band_rows"]
+    assert small < big == 64
+    assert lf.stats.band_rows(200, 2048, 2048, 2, budget=512 * 2**20, workers=2) == 109
+
+
+def test_band_reads_do_not_share_source_reads():
+    """Each band reads only its own rows, even when computed together with a full reduction."""
+    reads = []
+
+    class Spy(lf.series.Backend):
+        path, shape, dtype = "", (6, 8, 4), np.dtype("u2")
+
+        def read_region(self, start, stop, rows, cols):
+            reads.append((start, stop, rows))
+            return np.arange(6 * 8 * 4, dtype="u2").reshape(self.shape)[start:stop, rows, cols]
+
+    s = lf.series.from_backend(Spy(), chunks=(3, 8, 4))
+    with set_options(memory_budget=6 * 4 * 2 * 2 * 2 * 2):  # two rows per band
+        med = lf.median(s)
+    assert med.attrs["band_rows"] == 2
+    compute(med.data, lf.max(s).data, scheduler="sync", progress=False)
+    band_reads = [r for r in reads if r[2] != slice(0, 8, None)]
+    assert len(band_reads) == 8 and all(r[2].stop - r[2].start == 2 for r in band_reads)
+
+
+def test_legacy_mean_matches_sequential_float32():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 2**24, (9, 5, 6)).astype(np.uint32)
+    acc = a[0].astype(np.float32)
+    for frame in a[1:]:
+        acc += frame
+    ref = acc / len(a)
+    for chunks in ((1, 5, 6), (4, 2, 6), (9, 5, 6)):
+        out = lf.mean(lf.open(a, chunks=chunks), legacy=True).values
+        assert out.dtype == np.float32
+        np.testing.assert_array_equal(out, ref)
+    assert not np.array_equal(lf.mean(a).values, ref)  # float64 accumulation differs
+
+
+def test_nan_variants(float_series):
+    a = float_series.copy()
+    a[2, 3, 4] = np.nan
+    a[:, 0, 0] = np.nan
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        refs = {"nanmax": np.nanmax(a, 0), "nanmin": np.nanmin(a, 0), "nansum": np.nansum(a, 0, dtype=np.float64),
+                "nanmedian": np.nanmedian(a, 0).astype(np.float32)}
+    for name, ref in refs.items():
+        with np.errstate(all="ignore"):
+            np.testing.assert_array_equal(getattr(lf, name)(a).values, ref, err_msg=name)
+    with np.errstate(all="ignore"):
+        np.testing.assert_allclose(lf.nanmean(a).values, np.nanmean(a, 0), rtol=1e-6)
+        np.testing.assert_allclose(lf.nanstd(a).values, np.nanstd(a, 0), rtol=1e-5)
+        np.testing.assert_array_equal(lf.nanpercentile(a, 90).values,
+                                      np.nanpercentile(a, 90, 0).astype(np.float32))
+    assert np.isnan(lf.max(a).values[3, 4])  # the plain variants propagate NaN like the legacy tool
+    assert np.isnan(lf.median(a).values[3, 4])
+
+
+def test_nframes_and_raw_arrays(int_series):
+    d = da.from_array(int_series, chunks=(2, 13, 7))
+    np.testing.assert_array_equal(lf.max(d, nframes=3).values, int_series[:3].max(0))
+    np.testing.assert_array_equal(lf.median(int_series, nframes=100).values,
+                                  np.median(int_series, 0).astype(np.float32))
+    assert lf.median(int_series[0]).shape == (13, 7)  # a 2-D array is one frame
+
+
+@pytest.mark.parametrize("q", [-1, 100.5, np.nan, [10, 101], []])
+def test_q_outside_range(q):
+    with pytest.raises(ParameterError, match=r"q must"):
+        lf.percentile(np.zeros((2, 2, 2)), q)
+
+
+def test_bad_series_inputs():
+    with pytest.raises(ParameterError, match="zero length"):
+        lf.max(np.zeros((0, 3, 3)))
+    with pytest.raises(ParameterError, match="nframes"):
+        lf.max(np.zeros((2, 3, 3)), nframes=-1)
+    with pytest.raises(ParameterError, match="2-D or 3-D"):
+        lf.max(np.zeros((2, 3, 3, 3)))
+
+
+def test_stat_by_name_and_compute_stats(int_series):
+    out = lf.compute_stats(int_series, ["max", "percentile:99.5", "mean"])
+    np.testing.assert_array_equal(out["percentile:99.5"], np.percentile(int_series, 99.5, 0).astype(np.float32))
+    for bad in ("percentile", "percentile:abc", "max:3", "mode"):
+        with pytest.raises(ParameterError):
+            lf.stat_by_name(int_series, bad)
