@@ -132,7 +132,6 @@ def from_backend(backend: Backend, meta=None, chunks=None, name: str | None = No
         meta=np.empty((0, 0, 0), dtype=backend.dtype),
         asarray=False,
         lock=False,
-        fancy=False,
     )
     return _wrap(data, meta, name=name)
 

@@ -83,8 +83,7 @@ def test_band_reads_do_not_share_source_reads():
             return np.arange(6 * 8 * 4, dtype="u2").reshape(self.shape)[start:stop, rows, cols]
 
     s = lf.series.from_backend(Spy(), chunks=(3, 8, 4))
-    with set_options(memory_budget=6 * 4 * 2 * 2 * 2 * 2):  # two rows per band
-        med = lf.median(s)
+    med = lf.median(s, band_bytes=2 * 6 * 4 * 2)  # two rows (of 6 frames x 4 columns x 2 bytes)
     assert med.attrs["band_rows"] == 2
     compute(med.data, lf.max(s).data, scheduler="sync", progress=False)
     band_reads = [r for r in reads if r[2] != slice(0, 8, None)]
