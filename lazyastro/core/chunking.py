@@ -120,12 +120,13 @@ def reduction_chunks(
     bounded by a few blocks.
 
     >>> reduction_chunks((64, 4096, 4096), "float32", axes=(0,), target_bytes=32 * 2**20)
-    (64, 32, 4096)
+    (64, 8, 4096)
     """
     shape = tuple(int(s) for s in shape)
     axes = {a % len(shape) for a in axes}
     itemsize = np.dtype(dtype).itemsize
-    target_items = max(1, (target_bytes or chunk_bytes_for_budget(budget)) // itemsize)
+    # Reductions make float64 temporaries several times the block size: use smaller blocks.
+    target_items = max(1, (target_bytes or chunk_bytes_for_budget(budget) // 4) // itemsize)
     chunks = list(shape)
     reduced = math.prod(shape[a] for a in axes) or 1
     if reduced > target_items:  # even one output pixel's stack is too big: split the reduced axes

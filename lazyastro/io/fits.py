@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,15 @@ def fits_layout(path: str | os.PathLike, hdu: int | str | None = None) -> dict[s
     from astropy.io import fits
 
     path = Path(path)
+    with warnings.catch_warnings():
+        # astropy warns about truncation/odd cards; we check and report those ourselves.
+        warnings.simplefilter("ignore")
+        return _layout(path, hdu)
+
+
+def _layout(path: Path, hdu: int | str | None) -> dict[str, Any]:
+    from astropy.io import fits
+
     with _open_hdul(path) as hdul:
         try:
             n = len(hdul)

@@ -7,6 +7,7 @@ with any scheduler while one process writes them in turn.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -66,6 +67,30 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _write_attrs(ds, attrs: dict, dims) -> None:
+    """Scalars as HDF5 attributes; nested values as JSON strings listed in ``_lazyastro_json``."""
+    encoded = []
+    for key, value in json_attrs(attrs).items():
+        if isinstance(value, dict | list):
+            ds.attrs[key] = json.dumps(value)
+            encoded.append(key)
+        elif value is not None:
+            ds.attrs[key] = value
+    ds.attrs["_ARRAY_DIMENSIONS"] = [str(d) for d in dims]
+    if encoded:
+        ds.attrs["_lazyastro_json"] = encoded
+
+
+def _read_attrs(ds) -> dict:
+    attrs = {k: _plain(v) for k, v in ds.attrs.items()}
+    for key in attrs.pop("_lazyastro_json", []) or []:
+        try:
+            attrs[key] = json.loads(attrs[key])
+        except (KeyError, TypeError, ValueError):
+            pass
+    return attrs
+
+
 def _read_task(path: str, dataset: str, block_info=None) -> np.ndarray:
     loc = block_info[None]["array-location"]
     with _h5file(path) as f:
@@ -98,7 +123,7 @@ def open_hdf5(
             raise InputNotFoundError(f"dataset {dataset!r} not found (datasets: {names[:10]})", path)
         ds = f[dataset]
         shape, dtype, h5chunks = ds.shape, ds.dtype, ds.chunks
-        attrs = {k: _plain(v) for k, v in ds.attrs.items()}
+        attrs = _read_attrs(ds)
     if dtype.kind not in "biuf":
         raise UnsupportedDtypeError(f"dataset {dataset!r} has dtype {dtype}, not numeric", path)
     stored_dims = attrs.pop("_ARRAY_DIMENSIONS", None)
@@ -182,12 +207,7 @@ def to_hdf5(
         with h5py.File(tmp, "w") as f:
             ds = f.create_dataset(dataset, shape=data.shape, dtype=data.dtype,
                                   chunks=h5chunks if data.size else None, **opts)
-            for key, value in json_attrs(attrs).items():
-                try:
-                    ds.attrs[key] = value if not isinstance(value, dict | list) or key == "_ARRAY_DIMENSIONS" else str(value)
-                except (TypeError, ValueError):
-                    ds.attrs[key] = str(value)
-            ds.attrs["_ARRAY_DIMENSIONS"] = list(dims)
+            _write_attrs(ds, attrs, dims)
             from tqdm.auto import tqdm
 
             from ..core.execution import _want_progress

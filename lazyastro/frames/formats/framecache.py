@@ -116,10 +116,13 @@ def open_npz_cache(path, chunks=None) -> xr.DataArray:
     with z:
         if not isinstance(z, np.lib.npyio.NpzFile):
             raise FormatError("not an npz archive", p)
-        shape = tuple(int(s) for s in np.asarray(_load_member(z, "shape", p)).ravel())
+        try:
+            shape = tuple(int(s) for s in np.asarray(_load_member(z, "shape", p)).ravel())
+            nframes = int(np.asarray(_load_member(z, "nframes", p)))
+        except (TypeError, ValueError) as exc:
+            raise FormatError(f"invalid field 'shape' or 'nframes' ({exc})", p) from exc
         if len(shape) != 2:
             raise FormatError(f"field 'shape' must hold 2 values, got {shape}", p)
-        nframes = int(np.asarray(_load_member(z, "nframes", p)))
         dtype = _dtype_from(_load_member(z, "dtype", p), p)
         meta = {}
         for key in z.files:

@@ -80,8 +80,10 @@ def frame_count(path: str) -> tuple[int, tuple[int, int], np.dtype]:
             import tifffile
 
             with tifffile.TiffFile(path) as tf:
-                page = tf.pages[0]
-                return len(tf.pages), tuple(page.shape[:2]), np.dtype(page.dtype)
+                series = tf.series[0]
+                shape = series.shape
+                n = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+                return n, tuple(shape[-2:]), np.dtype(series.dtype)
         from PIL import Image
 
         with Image.open(path) as im:
@@ -108,7 +110,13 @@ def read_frame(path: str, index: int) -> np.ndarray:
     if kind == "tiff":
         import tifffile
 
-        return tifffile.imread(path, key=index)
+        with tifffile.TiffFile(path) as tf:
+            series = tf.series[0]
+            if len(series.shape) == 2:
+                return series.asarray()
+            if len(tf.pages) == int(np.prod(series.shape[:-2])):
+                return tf.pages[index].asarray()
+            return series.asarray().reshape((-1,) + series.shape[-2:])[index]
     from PIL import Image
 
     with Image.open(path) as im:

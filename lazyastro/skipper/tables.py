@@ -1,0 +1,151 @@
+"""Output tables: ECSV/CSV with separate error columns, and the legacy whitespace text format.
+
+Every write rewrites the whole table to a temporary file and renames it into place
+(:func:`lazyastro.core.atomic.atomic_output`), so an interrupted run leaves the old
+table intact and existing rows are never lost.
+
+>>> rows = [{"filename": "/d/Img_1.fits", "nskips": 1, "skNoise": 1.5, "skNoise_err": 0.1}]
+>>> print(format_legacy(rows, ["filename", "nskips", "skNoise"])[2])
+/d/Img_1.fits         1  1.5 +/- 0.1
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..core.atomic import atomic_output
+from ..core.errors import FormatError, ParameterError
+
+__all__ = [
+    "COLUMNS", "LEGACY_COLUMNS", "FIT_COLUMNS", "format_legacy", "to_table", "read_done",
+    "write_rows", "format_for",
+]
+
+FIT_COLUMNS = ("dSdskip", "skNoise", "darkCurrent", "aduConversion")
+LEGACY_COLUMNS = {
+    "2019": ["filename", "nskips", "aveImgS", "dSdskip", "imgNoise", "skNoise", "pixVar", "clustVar", "tailRatio"],
+    "2021": ["filename", "nskips", "aveImgS", "dSdskip", "imgNoise", "skNoise", "tailRatio", "darkCurrent", "aduConversion"],
+}
+COLUMNS = [
+    "filename", "nskips", "aveImgS", "dSdskip", "dSdskip_err", "imgNoise", "skNoise", "skNoise_err",
+    "skNoise_method", "pixVar", "clustVar", "tailRatio", "tailRatio_method", "darkCurrent",
+    "darkCurrent_err", "aduConversion", "aduConversion_err", "exact", "version", "legacy", "seed",
+    "size", "mtime",
+]
+FORMATS = ("ecsv", "csv", "legacy")
+
+
+def format_for(path: str | os.PathLike, fmt: str | None) -> str:
+    """Table format from ``fmt`` or the extension (``.csv``, ``.txt``/``.dat`` = legacy, else ECSV)."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise ParameterError(f"unknown table format {fmt!r}; use one of {', '.join(FORMATS)}")
+        return fmt
+    ext = Path(path).suffix.lower()
+    return {".csv": "csv", ".txt": "legacy", ".dat": "legacy"}.get(ext, "ecsv")
+
+
+def _num(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-1"
+    return "%.4g" % value if isinstance(value, float) else str(value)
+
+
+def _fit(value: Any, err: Any) -> str:
+    if value is None or err is None or math.isnan(value):
+        return "-1 +/- -1"
+    return "%.2g +/- %.2g" % (value, -1 if math.isnan(err) else err)
+
+
+def format_legacy(rows: Sequence[dict], columns: Sequence[str], header: bool = True) -> list[str]:
+    """Lines of the legacy "simple" table: header, dashes, rows (``%.4g``, ``"%.2g +/- %.2g"``, -1)."""
+    cells = []
+    for r in rows:
+        line = []
+        for c in columns:
+            if c in FIT_COLUMNS:
+                line.append(_fit(r.get(c), r.get(f"{c}_err")))
+            else:
+                line.append(_num(r.get(c)))
+        cells.append(line)
+    widths = [max([len(c)] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)]
+    left = [c == "filename" for c in columns]
+
+    def fmt(line):
+        return "  ".join(v.ljust(w) if lft else v.rjust(w) for v, w, lft in zip(line, widths, left)).rstrip()
+
+    out = [fmt(columns), "  ".join("-" * w for w in widths)] if header else []
+    return out + [fmt(line) for line in cells]
+
+
+def to_table(rows: Sequence[dict]):
+    """An astropy Table with one column per value (and ``*_err`` columns), NaN where not applicable."""
+    from astropy.table import Table
+
+    cols = {c: [r.get(c) for r in rows] for c in COLUMNS}
+    for c in COLUMNS:
+        if c not in ("filename", "skNoise_method", "tailRatio_method", "version"):
+            cols[c] = [float("nan") if v is None else v for v in cols[c]]
+    table = Table(cols, names=COLUMNS)
+    table.meta["generator"] = "lazyastro skipper"
+    return table
+
+
+def read_done(path: str | os.PathLike, fmt: str) -> dict[str, tuple[Any, Any]]:
+    """Files already in an output table: ``{filename: (size, mtime)}`` (legacy: first token of each line)."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    if fmt == "legacy":
+        with open(path) as f:
+            return {line.split()[0]: (None, None) for line in f if line.split()}
+    table = _read_table(path, fmt)
+    return {str(r["filename"]): (r["size"], r["mtime"]) for r in table}
+
+
+def _read_table(path: Path, fmt: str):
+    from astropy.table import Table
+
+    try:
+        table = Table.read(path, format="ascii.ecsv" if fmt == "ecsv" else "ascii.csv")
+    except Exception as exc:  # never overwrite a table we cannot read: rows would be lost
+        raise FormatError(f"existing output table cannot be read as {fmt} ({exc}); "
+                          "move it away or pass -a to rewrite it", path) from None
+    missing = {"filename", "size", "mtime"} - set(table.colnames)
+    if missing:
+        raise FormatError(f"existing output table lacks columns {sorted(missing)}", path)
+    return table
+
+
+def write_rows(
+    path: str | os.PathLike, rows: Sequence[dict], fmt: str, rewrite: bool = False,
+    variables: str = "2021",
+) -> int:
+    """Add ``rows`` to the table at ``path`` atomically (``rewrite``: replace it); rows of files
+    already present are replaced. Returns the number of rows written."""
+    from astropy.table import vstack
+
+    path = Path(path)
+    exists = path.exists() and not rewrite
+    if fmt == "legacy":
+        cols = LEGACY_COLUMNS[variables]
+        old = path.read_text() if exists else ""
+        if old and not old.endswith("\n"):
+            old += "\n"
+        new = format_legacy(rows, cols, header=not old)
+        with atomic_output(path, overwrite=True) as tmp:
+            tmp.write_text(old + "\n".join(new) + "\n")
+        return len(rows)
+    table = to_table(rows)
+    if exists:
+        old = _read_table(path, fmt)
+        replaced = set(table["filename"])
+        keep = [i for i, name in enumerate(old["filename"]) if str(name) not in replaced]
+        table = vstack([old[keep], table], metadata_conflicts="silent") if len(keep) else table
+    with atomic_output(path, overwrite=True) as tmp:
+        table.write(tmp, format="ascii.ecsv" if fmt == "ecsv" else "ascii.csv", overwrite=True)
+    return len(rows)
