@@ -85,7 +85,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def cmd_formats(args: argparse.Namespace) -> int:
     seen = set()
-    for name, fmt in sorted(registry.formats().items()):
+    for _name, fmt in sorted(registry.formats().items()):
         if id(fmt) in seen:
             continue
         seen.add(id(fmt))

@@ -120,7 +120,7 @@ def reduction_chunks(
     bounded by a few blocks.
 
     >>> reduction_chunks((64, 4096, 4096), "float32", axes=(0,), target_bytes=32 * 2**20)
-    (64, 8, 4096)
+    (64, 32, 4096)
     """
     shape = tuple(int(s) for s in shape)
     axes = {a % len(shape) for a in axes}

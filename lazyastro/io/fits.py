@@ -64,7 +64,6 @@ def _open_hdul(path: Path):
 
 def fits_layout(path: str | os.PathLike, hdu: int | str | None = None) -> dict[str, Any]:
     """Header, shape, raw dtype, data offset and scaling of one image HDU (reads headers only)."""
-    from astropy.io import fits
 
     path = Path(path)
     with warnings.catch_warnings():

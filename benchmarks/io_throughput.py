@@ -1,0 +1,158 @@
+#!/usr/bin/env python
+"""Write/read throughput and peak RSS of FITS, Zarr (two codecs) and HDF5.
+
+The array (default 32 x 2048 x 2048 float32 = 512 MiB) is larger than the
+memory budget (default 128 MiB). Every measurement runs in a fresh process so
+its peak RSS is its own. The same-run baseline is raw ``ndarray.tofile`` /
+``np.fromfile`` of the same bytes, which holds the whole array in RAM.
+
+    python benchmarks/io_throughput.py                       # default size
+    python benchmarks/io_throughput.py --size 64,4096,4096 --memory-budget 512MiB
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+CASES = [  # (label, format, writer kwargs)
+    ("raw numpy tofile/fromfile (in RAM)", "raw", {}),
+    ("FITS", "fits", {}),
+    ("Zarr blosc-lz4+shuffle", "zarr", {"codec": "lz4"}),
+    ("Zarr blosc-zstd+shuffle", "zarr", {"codec": "zstd"}),
+    ("HDF5 blosc-lz4", "hdf5", {"compression": "blosc-lz4"}),
+    ("HDF5 uncompressed", "hdf5", {"compression": None}),
+]
+EXT = {"raw": ".raw", "fits": ".fits", "zarr": ".zarr", "hdf5": ".h5"}
+
+
+def peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def lazy_raw(path: str, shape, chunks):
+    """A lazy view of a raw float32 file (each task reads its bytes)."""
+    import dask.array as da
+
+    def block(block_info=None):
+        (f0, f1), _, _ = block_info[None]["array-location"]
+        n = (f1 - f0) * shape[1] * shape[2]
+        with open(path, "rb") as f:
+            return np.fromfile(f, np.float32, count=n, offset=f0 * shape[1] * shape[2] * 4).reshape(
+                f1 - f0, shape[1], shape[2]
+            )
+
+    return da.map_blocks(block, chunks=da.core.normalize_chunks(chunks, shape), dtype=np.float32,
+                         meta=np.empty((0, 0, 0), np.float32), name="raw-" + path)
+
+
+def child(op: str, fmt: str, src: str, out: str, shape, kwargs: dict, budget: str, scheduler: str) -> dict:
+    """Run one measurement in this (fresh) process and return time and peak RSS."""
+    import lazyastro
+
+    start = peak_rss()
+    with lazyastro.set_options(memory_budget=budget, scheduler=scheduler, progress=False):
+        from lazyastro.core.chunking import auto_chunks
+
+        if fmt == "raw":
+            if op == "write":
+                data = np.fromfile(src, np.float32).reshape(shape)  # load (untimed), then write
+                t0 = time.perf_counter()
+                data.tofile(out)
+                os.sync()
+            else:
+                t0 = time.perf_counter()
+                float(np.fromfile(out, np.float32).sum(dtype=np.float64))
+        elif op == "write":
+            chunks = auto_chunks(shape, np.float32)
+            data = lazy_raw(src, shape, chunks)
+            t0 = time.perf_counter()
+            lazyastro.write(data, out, format=fmt, **kwargs)
+            os.sync()
+        else:
+            t0 = time.perf_counter()
+            arr = lazyastro.open(out)
+            lazyastro.compute(arr.data.sum(dtype=np.float64))
+    return {"seconds": time.perf_counter() - t0, "peak": peak_rss(), "start": start}
+
+
+def run_child(*args) -> dict:
+    res = subprocess.run([sys.executable, __file__, "--child", json.dumps(args)], capture_output=True, text=True)
+    if res.returncode:
+        raise SystemExit(f"benchmark step failed: {args[:2]}\n{res.stderr}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def size_on_disk(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", default="32,2048,2048", help="FRAMES,NY,NX of the float32 array")
+    p.add_argument("--memory-budget", default="128MiB")
+    p.add_argument("--scheduler", default="threads")
+    p.add_argument("--dir", default=None, help="scratch directory (default: a temporary one)")
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(child(*json.loads(args.child))))
+        return
+
+    import lazyastro
+    from lazyastro.synthetic import deep_field_series
+
+    shape = tuple(int(v) for v in args.size.split(","))
+    nbytes = int(np.prod(shape)) * 4
+    scratch = Path(args.dir or tempfile.mkdtemp(prefix="lazyastro-bench-"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    src = scratch / "source.raw"
+    series = deep_field_series(*shape, seed=7)
+    mm = np.lib.format.open_memmap(scratch / "tmp.npy", mode="w+", dtype=np.float32, shape=shape)
+    for f in range(shape[0]):  # realistic, compressible-ish content; generated frame by frame
+        mm[f] = series[f].values
+    mm.flush()
+    del mm
+    raw = np.load(scratch / "tmp.npy", mmap_mode="r")
+    raw.tofile(src)
+    del raw
+    os.remove(scratch / "tmp.npy")
+    import_rss = run_child("read", "raw", str(src), str(src), shape, {}, args.memory_budget, args.scheduler)["start"]
+
+    print(f"array {shape} float32 = {nbytes / 2**20:.0f} MiB; memory budget {args.memory_budget}; "
+          f"scheduler {args.scheduler}; {os.cpu_count()} CPUs; files in page cache")
+    print(f"start-up RSS of a fresh process (imports): {import_rss / 2**20:.0f} MiB\n")
+    head = f"{'format':34s} {'write MiB/s':>11s} {'vs raw':>7s} {'read MiB/s':>11s} {'vs raw':>7s} " \
+           f"{'ratio':>6s} {'peak RSS write':>15s} {'peak RSS read':>14s}"
+    print(head)
+    print("-" * len(head))
+    base = None
+    for label, fmt, kwargs in CASES:
+        out = scratch / f"out{EXT[fmt]}"
+        w = run_child("write", fmt, str(src), str(out), shape, kwargs, args.memory_budget, args.scheduler)
+        r = run_child("read", fmt, str(src), str(out), shape, kwargs, args.memory_budget, args.scheduler)
+        wr, rr = nbytes / 2**20 / w["seconds"], nbytes / 2**20 / r["seconds"]
+        base = base or (wr, rr)
+        ratio = nbytes / size_on_disk(out)
+        print(f"{label:34s} {wr:11.0f} {wr / base[0]:7.2f} {rr:11.0f} {rr / base[1]:7.2f} {ratio:6.2f} "
+              f"{w['peak'] / 2**20:11.0f} MiB {r['peak'] / 2**20:10.0f} MiB")
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    if not args.dir:
+        shutil.rmtree(scratch)
+    _ = lazyastro
+
+
+if __name__ == "__main__":
+    main()
