@@ -116,3 +116,23 @@ def test_env_scheduler_default(monkeypatch):
     with pytest.raises(ParameterError):
         lazyastro.compute(da.ones(3).sum(), progress=False)
     assert os.environ["LAZYASTRO_SCHEDULER"] == "warp-drive"
+
+
+def test_backend_numpy_and_gpu_guard():
+    import numpy as np
+
+    from lazyastro.core.backend import array_namespace, has_cupy, to_device, to_numpy
+
+    x = da.arange(10, chunks=5)
+    assert array_namespace(np.ones(2)) is np
+    np.testing.assert_array_equal(to_device(x, "cpu").compute(), np.arange(10))
+    assert isinstance(to_numpy([1, 2]), np.ndarray)
+    if has_cupy():
+        g = to_device(x, "gpu")
+        assert type(g._meta).__module__.startswith("cupy")
+        np.testing.assert_array_equal(to_numpy(g.compute()), np.arange(10))
+    else:
+        with pytest.raises(ParameterError, match="CuPy"):
+            to_device(x, "gpu")
+    with pytest.raises(ParameterError):
+        to_device(x, "tpu")

@@ -24,6 +24,7 @@ import xarray as xr
 from dask.base import tokenize
 
 from ..core.atomic import check_output, finalize, partial_path, remove_path
+from ..core.backend import to_numpy
 from ..core.chunking import normalize_chunks
 from ..core.errors import FormatError, InputNotFoundError, ParameterError, UnsupportedDtypeError
 from ..core.metadata import header_from_attrs
@@ -280,7 +281,7 @@ def _encode(block: np.ndarray, bitpix: int, bzero: int) -> np.ndarray:
 
 def _write_block(block: np.ndarray, tmp: str, offset: int, shape: tuple[int, ...], slices, bitpix: int, bzero: int, ready) -> int:
     """Write one block at its byte offsets (one ``pwrite`` per contiguous run)."""
-    raw = np.ascontiguousarray(_encode(np.asarray(block), bitpix, bzero))
+    raw = np.ascontiguousarray(_encode(to_numpy(block), bitpix, bzero))
     itemsize = raw.dtype.itemsize
     ndim = len(shape)
     # Axis from which the block covers whole trailing axes: one run per leading index.

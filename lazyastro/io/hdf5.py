@@ -20,6 +20,7 @@ import xarray as xr
 from dask.base import tokenize
 
 from ..core.atomic import atomic_output
+from ..core.backend import to_numpy
 from ..core.chunking import chunk_bytes_for_budget, normalize_chunks
 from ..core.config import memory_budget
 from ..core.errors import FormatError, InputNotFoundError, ParameterError, UnsupportedDtypeError
@@ -218,7 +219,7 @@ def to_hdf5(
                     part = blocks[start : start + batch]
                     values = run(*[b for b, _ in part], scheduler=scheduler, progress=False)
                     for value, (_blk, (_idx, slices)) in zip(values, part):
-                        ds[slices] = value
+                        ds[slices] = to_numpy(value)
                     bar.update(len(part))
             f.flush()
     return str(path)

@@ -20,6 +20,7 @@ import xarray as xr
 import zarr
 
 from ..core.atomic import DoneRecord, check_output, finalize, partial_path, remove_path
+from ..core.backend import to_numpy
 from ..core.chunking import normalize_chunks
 from ..core.errors import FormatError, IncompleteOutputError, InputNotFoundError, ParameterError
 from ..core.metadata import json_attrs
@@ -100,7 +101,7 @@ def make_codecs(codec: str | Any = "lz4", clevel: int = 5) -> list:
 
 def _write_block(block: np.ndarray, tmp: str, slices, key: str, record_dir: str, ready) -> int:
     arr = zarr.open_array(store=tmp, mode="r+")
-    arr[slices] = np.asarray(block)
+    arr[slices] = to_numpy(block)
     DoneRecord(record_dir).mark_done(key)
     return 1
 
