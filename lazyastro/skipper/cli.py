@@ -75,7 +75,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the sampled statistics (default {DEFAULT_SEED})")
     p.add_argument("--plot", metavar="DIR", default=None, help="write a PNG of each histogram and fitted model to DIR")
     p.add_argument("--batch", type=int, default=16, help="files computed together before the table is updated (default 16)")
-    p.set_defaults(func=handler)
+    p.set_defaults(func=handler, glob=False)
     return p
 
 

@@ -52,13 +52,13 @@ def format_for(path: str | os.PathLike, fmt: str | None) -> str:
 def _num(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-1"
-    return "%.4g" % value if isinstance(value, float) else str(value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _fit(value: Any, err: Any) -> str:
     if value is None or err is None or math.isnan(value):
         return "-1 +/- -1"
-    return "%.2g +/- %.2g" % (value, -1 if math.isnan(err) else err)
+    return f"{value:.2g} +/- {-1 if math.isnan(err) else err:.2g}"
 
 
 def format_legacy(rows: Sequence[dict], columns: Sequence[str], header: bool = True) -> list[str]:
