@@ -68,8 +68,8 @@ def test_demo_small(tmp_path):
     res = run_cli("demo", "--size", "4,256,256", "--out", str(tmp_path / "demo"))
     assert res.returncode == 0, res.stderr
     assert "peak RSS" in res.stdout and "MiB/s" in res.stdout
-    assert (tmp_path / "demo" / "stack.fits").exists()
-    stack = fits.getdata(tmp_path / "demo" / "stack.fits")
+    assert (tmp_path / "demo" / "stack_mean.fits").exists()
+    stack = fits.getdata(tmp_path / "demo" / "stack_mean.fits")
     assert stack.shape == (256, 256) and abs(float(np.median(stack)) - 100) < 5
 
 

@@ -84,24 +84,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
         # Blocks hold every frame of a band of rows, so the reductions need no big partial results.
         chunks = reduction_chunks((nframes, ny, nx), "float32", axes=(0,))
         cube = lazyastro.open_fits(fpath, chunks=chunks)
-        stacked = table.run(
-            "reduce FITS: mean, max, std over frames", nbytes,
-            lambda: lazyastro.compute(cube.mean("frame", skipna=False), cube.max("frame", skipna=False),
-                                      cube.std("frame", skipna=False), desc="reduce"),
-        )
-        mean_img, max_img, std_img = stacked
-        table.run("write stacked image (FITS)", mean_img.nbytes,
-                  lambda: lazyastro.to_fits(mean_img.astype("float32"), out / "stack.fits", overwrite=True,
-                                            progress=False))
+        # The three stacked images stream to FITS block by block from one shared pass over the data.
+        stats = {"mean": cube.mean("frame", skipna=False), "max": cube.max("frame", skipna=False),
+                 "std": cube.std("frame", skipna=False)}
+        writes = [lazyastro.to_fits(img.astype("float32"), out / f"stack_{name}.fits", overwrite=True,
+                                    compute=False) for name, img in stats.items()]
+        table.run("reduce FITS -> mean, max, std images (FITS)", nbytes,
+                  lambda: lazyastro.compute(*writes, desc="reduce"))
         for step in EXTRA_STEPS:
             step(out, table, args)
     table.print()
-    noise = float(std_img.median())
-    print(f"\nper-frame noise {noise:.2f} (truth 5.00); stacked-image noise is {math.sqrt(nframes):.1f}x lower")
+    import numpy as np
+
+    std_img = lazyastro.open_fits(out / "stack_std.fits")
+    noise = float(np.median(std_img[: min(ny, 256)].values))
+    print(f"\nmedian per-pixel std over frames {noise:.2f} (simulated noise sigma 5.0, plus a small sky drift); "
+          f"the mean image is {math.sqrt(nframes):.1f}x less noisy")
     peak = max(r[3] for r in table.rows) - start_rss
     print(f"data per step: {format_bytes(nbytes)}; peak RSS above start-up ({format_bytes(start_rss)}): "
           f"{format_bytes(peak)} -> {'within' if peak <= budget else 'ABOVE'} the {format_bytes(budget)} budget")
-    print(f"outputs: {zpath}, {fpath}, {out / 'stack.fits'}")
+    print(f"outputs: {zpath}, {fpath}, {out}/stack_{{mean,max,std}}.fits")
     return 0
 
 

@@ -137,16 +137,16 @@ def _layout(path: Path, hdu: int | str | None) -> dict[str, Any]:
     }
 
 
-def _contiguous_from(shape: tuple[int, ...], slices: tuple[slice, ...]) -> bool:
-    """True if the block is one contiguous byte range of a C-ordered array."""
-    partial_seen = False
-    for ax in range(len(shape) - 1, -1, -1):
-        length = slices[ax].stop - slices[ax].start
-        if partial_seen and length != 1:
-            return False
-        if length != shape[ax]:
-            partial_seen = True
-    return True
+def _run_axis(shape: tuple[int, ...], slices: tuple[slice, ...]) -> int:
+    """Number of leading axes that index contiguous byte runs of a block.
+
+    Axes from the returned one onwards form one contiguous run of a C-ordered
+    file: the block covers them whole, except possibly the first of them.
+    """
+    k = len(shape)
+    while k > 0 and slices[k - 1].stop - slices[k - 1].start == shape[k - 1]:
+        k -= 1
+    return max(k - 1, 0)
 
 
 def _scale(raw: np.ndarray, lay: dict) -> np.ndarray:
@@ -179,18 +179,22 @@ def _read_block(lay: dict, slices: tuple[slice, ...]) -> np.ndarray:
 
         with fits.open(lay["path"], memmap=False) as hdul:
             return np.asarray(hdul[lay["hdu"]].section[slices]).astype(lay["dtype"], copy=False)
-    if _contiguous_from(shape, slices):
-        start = np.ravel_multi_index(tuple(s.start for s in slices), shape) if shape else 0
-        count = math.prod(bshape)
-        with open(lay["path"], "rb") as f:
-            raw = np.fromfile(f, dtype=raw_dtype, count=count, offset=lay["offset"] + int(start) * raw_dtype.itemsize)
-        if raw.size != count:
-            raise FormatError("file shrank while reading (truncated FITS data)", lay["path"])
-        raw = raw.reshape(bshape)
-    else:
-        mm = np.memmap(lay["path"], dtype=raw_dtype, mode="r", offset=lay["offset"], shape=shape)
-        raw = np.array(mm[slices])
-        del mm
+    raw = np.empty(bshape, dtype=raw_dtype)
+    itemsize = raw_dtype.itemsize
+    lead = _run_axis(shape, slices)
+    with open(lay["path"], "rb", buffering=0) as f:
+        # One positioned read per contiguous run, straight into the block (no memory map).
+        for idx in np.ndindex(*bshape[:lead]):
+            start = tuple(s.start + i for s, i in zip(slices[:lead], idx)) + tuple(s.start for s in slices[lead:])
+            flat = int(np.ravel_multi_index(start, shape)) if shape else 0
+            view = memoryview(raw[idx] if lead else raw).cast("B")
+            f.seek(lay["offset"] + flat * itemsize)
+            got = 0
+            while got < len(view):
+                n = f.readinto(view[got:])
+                if not n:
+                    raise FormatError("file shrank while reading (truncated FITS data)", lay["path"])
+                got += n
     return _scale(raw, lay)
 
 
@@ -284,11 +288,7 @@ def _write_block(block: np.ndarray, tmp: str, offset: int, shape: tuple[int, ...
     raw = np.ascontiguousarray(_encode(to_numpy(block), bitpix, bzero))
     itemsize = raw.dtype.itemsize
     ndim = len(shape)
-    # Axis from which the block covers whole trailing axes: one run per leading index.
-    k = ndim
-    while k > 0 and slices[k - 1].stop - slices[k - 1].start == shape[k - 1]:
-        k -= 1
-    lead = max(k - 1, 0)  # axes [0, lead) index the runs; axis `lead` onwards is contiguous
+    lead = _run_axis(shape, slices)  # axes [0, lead) index the runs
     fd = os.open(tmp, os.O_WRONLY)
     try:
         for idx in np.ndindex(*raw.shape[:lead]):
