@@ -67,7 +67,7 @@ def _curve_fit(f, x, y, p0, method: str, **kw) -> Fit:
 
 def fit_gaussian(x: np.ndarray, y: np.ndarray, p0) -> Fit:
     """Least-squares Gaussian ``[A, mu, sigma]``; sigma reported as ``|sigma|``."""
-    fit = _curve_fit(gaussian, x, y, list(p0), "gaussian", maxfev=5000)
+    fit = _curve_fit(gaussian, x, y, list(p0), "gaussian", maxfev=2000)
     fit.params[2] = abs(fit.params[2])
     fit.ok = fit.ok and fit.params[2] > 0
     return fit
@@ -212,6 +212,7 @@ def dark_current_from_peaks(centres: np.ndarray, counts: np.ndarray, nskips: int
     """2021 fallback darkCurrent: Gaussian per peak (+2 extrapolated), Poisson pmf fit to the counts."""
     y = np.asarray(counts, float)
     maxima, _ = _find_peaks_2021(y, nskips)
+    maxima = maxima[: NPOISSON - 2]  # electron peaks 0 ... 7 (+2 extrapolated)
     if len(maxima) < 2:
         return Fit.failed(1, "peaks")
     pos = centres[maxima]

@@ -152,22 +152,21 @@ def median_mad(vc: ValueCounts, unit: float = 1.0, scale: float = MAD_SCALE_NORM
     return med * unit, scale * mad * unit
 
 
-def _codes_below(vc: ValueCounts, x: float, unit: float, inclusive: bool = False) -> float:
-    """Number of values ``< x`` (or ``<= x``); exact for ``step == 1``."""
-    y = x / unit
-    yr = round(y)
-    if abs(y - yr) <= 1e-9 * max(1.0, abs(y)):
-        y = float(yr)
-    # codes c with c < y  <=>  c <= ceil(y) - 1 ; with inclusive: c <= floor(y)
+def _codes_below(vc: ValueCounts, x, unit: float, inclusive: bool = False):
+    """Number of values ``< x`` (or ``<= x``) for scalar or array ``x``; exact for ``step == 1``."""
+    y = np.asarray(x, dtype=np.float64) / unit
+    yr = np.round(y)
+    y = np.where(np.abs(y - yr) <= 1e-9 * np.maximum(1.0, np.abs(y)), yr, y)
+    # codes c with c < y  <=>  c <= ceil(y) - 1 ; inclusive: c <= floor(y)
     last = np.floor(y) if inclusive else np.ceil(y) - 1
-    pos = (last + 1 - vc.lo) / vc.step  # bins fully at or below `last`
-    if pos <= 0:
-        return 0.0
-    if pos >= len(vc.counts):
-        return float(vc.total)
-    i = int(np.floor(pos))
-    full = float(vc.counts[:i].sum())
-    return full + (pos - i) * float(vc.counts[i]) if vc.step > 1 else full
+    pos = np.clip((last + 1 - vc.lo) / vc.step, 0, len(vc.counts))  # bins at or below `last`
+    cum = np.concatenate([[0], np.cumsum(vc.counts)]).astype(np.float64)
+    i = np.floor(pos).astype(np.int64)
+    out = cum[i]
+    if vc.step > 1:  # linear interpolation inside a coarsened bin
+        nxt = cum[np.minimum(i + 1, len(vc.counts))]
+        out = out + (pos - i) * (nxt - out)
+    return out if out.ndim else float(out)
 
 
 def count_below(vc: ValueCounts, x: float, unit: float = 1.0) -> float:
@@ -185,7 +184,7 @@ def counts_in_bins(vc: ValueCounts, edges: np.ndarray, unit: float = 1.0, closed
     edges = np.asarray(edges, dtype=np.float64)
     if len(edges) < 2:
         return np.zeros(0, dtype=np.int64)
-    below = np.array([_codes_below(vc, e, unit) for e in edges])
+    below = np.asarray(_codes_below(vc, edges, unit), dtype=np.float64).copy()
     if closed_last:
         below[-1] = _codes_below(vc, edges[-1], unit, inclusive=True)
     return np.rint(np.diff(below)).astype(np.int64)
@@ -272,11 +271,25 @@ def cluster_variances(
 
     ``block`` holds rows ``row_start ...`` (enough rows below every trial's ``r0``) and skips
     ``skip_start ...``; pixel ``i`` of a block is at ``(r0 + i % e_r, c0 + i // e_r)``.
+    Integer data use exact integer moments, so the result does not depend on chunking.
     """
-    out = np.empty(len(trials))
     i = np.arange(npix)
     dr, dc = i % e_r, i // e_r
-    for t, (r0, c0, s) in enumerate(trials):
-        vals = block[r0 - row_start + dr, c0 + dc, s - skip_start].astype(np.float64)
-        out[t] = vals.var()
+    out = np.empty(len(trials))
+    used = np.unique(trials[:, 2]) - skip_start
+    # skip-major copy of the skips in use: every trial then reads one compact image region
+    images = np.ascontiguousarray(np.moveaxis(block[:, :, used], 2, 0)).reshape(len(used), -1)
+    where = np.searchsorted(used, trials[:, 2] - skip_start)
+    ncols = block.shape[1]
+    offs = dr * ncols + dc
+    per = max(1, 2**20 // npix)  # trials gathered at once (~8 MiB of int64)
+    for t0 in range(0, len(trials), per):
+        r0, c0, k = (a[t0 : t0 + per][:, None] for a in (trials[:, 0], trials[:, 1], where))
+        vals = images.ravel()[k * images.shape[1] + (r0 - row_start) * ncols + c0 + offs]
+        if vals.dtype.kind in "iu" and np.abs(vals).max(initial=0) < 2**20:
+            v = vals.astype(np.int64)
+            s1, s2 = v.sum(axis=1), (v * v).sum(axis=1)
+            out[t0 : t0 + per] = (npix * s2 - s1 * s1) / float(npix * npix)
+        else:
+            out[t0 : t0 + per] = vals.astype(np.float64).var(axis=1)
     return out
