@@ -90,10 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         with set_options(scheduler=args.scheduler, memory_budget=args.memory_budget,
                          progress=False if not args.progress else None):
-            from ..core.execution import resolve_scheduler
+            from ..core.execution import scheduler_session
 
-            resolve_scheduler()
-            code = args.func(args)
+            # One cluster (or connection) for the whole command, however many computes it runs.
+            with scheduler_session():
+                code = args.func(args)
         return int(code or 0)
     except LazyAstroError as exc:
         if debug:

@@ -19,7 +19,10 @@ from dask.callbacks import Callback
 from .config import get_option, memory_budget
 from .errors import ParameterError
 
-__all__ = ["SCHEDULERS", "compute", "cluster", "active_client", "resolve_scheduler", "TqdmCallback"]
+__all__ = [
+    "SCHEDULERS", "compute", "cluster", "active_client", "resolve_scheduler", "scheduler_session",
+    "TqdmCallback",
+]
 
 SCHEDULERS = ("sync", "threads", "processes", "distributed")
 _client_stack: list[Any] = []
@@ -86,6 +89,21 @@ def cluster(
         client.close()
         if local is not None:
             local.close()
+
+
+@contextlib.contextmanager
+def scheduler_session(scheduler: str | None = None) -> Iterator[str]:
+    """Yield a scheduler name that is cheap to use for many ``compute`` calls.
+
+    ``distributed`` and ``tcp://`` addresses start (or connect) one cluster for
+    the whole block instead of one per call.
+    """
+    name = resolve_scheduler(scheduler)
+    if name == "distributed" or "://" in name:
+        with cluster(address=name if "://" in name else None):
+            yield "client"
+    else:
+        yield name
 
 
 class TqdmCallback(Callback):

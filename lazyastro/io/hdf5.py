@@ -211,13 +211,13 @@ def to_hdf5(
             _write_attrs(ds, attrs, dims)
             from tqdm.auto import tqdm
 
-            from ..core.execution import _want_progress
+            from ..core.execution import _want_progress, scheduler_session
 
             with tqdm(total=len(blocks), desc=f"write {Path(path).name}", unit="block",
-                      disable=not _want_progress(progress)) as bar:
+                      disable=not _want_progress(progress)) as bar, scheduler_session(scheduler) as sched:
                 for start in range(0, len(blocks), batch):
                     part = blocks[start : start + batch]
-                    values = run(*[b for b, _ in part], scheduler=scheduler, progress=False)
+                    values = run(*[b for b, _ in part], scheduler=sched, progress=False)
                     for value, (_blk, (_idx, slices)) in zip(values, part):
                         ds[slices] = to_numpy(value)
                     bar.update(len(part))
