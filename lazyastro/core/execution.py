@@ -72,7 +72,9 @@ def cluster(
         n_workers = n_workers or max(1, min(4, os.cpu_count() or 1))
         threads_per_worker = threads_per_worker or 1
         if memory_limit is None:
-            memory_limit = max(memory_budget() // n_workers, 256 * 2**20)
+            # The budget is for data; each worker process also needs room for the interpreter
+            # and libraries (~200 MiB), or the nanny keeps restarting it.
+            memory_limit = memory_budget() // n_workers + 768 * 2**20
         local = LocalCluster(
             n_workers=n_workers,
             threads_per_worker=threads_per_worker,
