@@ -49,9 +49,21 @@ def _image(series: xr.DataArray, data: da.Array, name: str, **attrs) -> xr.DataA
     return out
 
 
+def split_every(data: da.Array, itemsize: int = 8, budget: int | None = None) -> int:
+    """Tree fan-in so that the partial images combined at once fit the memory budget.
+
+    >>> split_every(da.zeros((64, 1024, 1024), chunks=(1, 1024, 1024)), budget=32 * 2**20)
+    2
+    """
+    budget = memory_budget() if budget is None else int(budget)
+    block = builtins.max(data.chunksize[1] * data.chunksize[2] * itemsize, 1)
+    workers = os.cpu_count() or 1
+    return int(builtins.min(32, builtins.max(2, budget // (2 * (workers + 1) * block))))
+
+
 def _reduce(series, nframes, name, func) -> xr.DataArray:
     s = as_series(series, nframes)
-    return _image(s, func(s.data, axis=0), name)
+    return _image(s, func(s.data, axis=0, split_every=split_every(s.data)), name)
 
 
 def max(series, nframes: int = 0) -> xr.DataArray:  # noqa: A001
@@ -84,12 +96,14 @@ def sum(series, nframes: int = 0) -> xr.DataArray:  # noqa: A001
     >>> float(sum(np.arange(10.0).reshape(10, 1, 1)).values[0, 0])
     45.0
     """
-    return _reduce(series, nframes, "sum", lambda x, axis: da.sum(x, axis=axis, dtype=np.float64))
+    return _reduce(series, nframes, "sum", lambda x, axis, split_every: da.sum(x, axis=axis, dtype=np.float64,
+                                                                     split_every=split_every))
 
 
 def nansum(series, nframes: int = 0) -> xr.DataArray:
     """Sum over frames ignoring NaN (float64)."""
-    return _reduce(series, nframes, "nansum", lambda x, axis: da.nansum(x, axis=axis, dtype=np.float64))
+    return _reduce(series, nframes, "nansum", lambda x, axis, split_every: da.nansum(x, axis=axis, dtype=np.float64,
+                                                                           split_every=split_every))
 
 
 def _legacy_fold(data: da.Array, init: np.ndarray | None = None) -> da.Array:
@@ -124,7 +138,7 @@ def mean(series, nframes: int = 0, legacy: bool = False, dtype=np.float32) -> xr
     if legacy:
         data = (_legacy_fold(s.data) / nf).astype(np.float32)
     else:
-        data = (da.sum(s.data, axis=0, dtype=np.float64) / nf).astype(dtype)
+        data = (da.sum(s.data, axis=0, dtype=np.float64, split_every=split_every(s.data)) / nf).astype(dtype)
     return _image(s, data, "mean", legacy=int(bool(legacy)))
 
 
@@ -134,19 +148,19 @@ average = mean
 def nanmean(series, nframes: int = 0, dtype=np.float32) -> xr.DataArray:
     """Mean over frames ignoring NaN (float64 accumulation)."""
     s = as_series(series, nframes)
-    return _image(s, da.nanmean(s.data, axis=0, dtype=np.float64).astype(dtype), "nanmean")
+    return _image(s, da.nanmean(s.data, axis=0, dtype=np.float64, split_every=split_every(s.data, 16)).astype(dtype), "nanmean")
 
 
 def std(series, nframes: int = 0, ddof: int = 0, dtype=np.float32) -> xr.DataArray:
     """Standard deviation over frames (float64 accumulation, ``dtype`` output)."""
     s = as_series(series, nframes)
-    return _image(s, da.std(s.data, axis=0, ddof=ddof, dtype=np.float64).astype(dtype), "std")
+    return _image(s, da.std(s.data, axis=0, ddof=ddof, dtype=np.float64, split_every=split_every(s.data, 24)).astype(dtype), "std")
 
 
 def nanstd(series, nframes: int = 0, ddof: int = 0, dtype=np.float32) -> xr.DataArray:
     """Standard deviation over frames ignoring NaN."""
     s = as_series(series, nframes)
-    return _image(s, da.nanstd(s.data, axis=0, ddof=ddof, dtype=np.float64).astype(dtype), "nanstd")
+    return _image(s, da.nanstd(s.data, axis=0, ddof=ddof, dtype=np.float64, split_every=split_every(s.data, 24)).astype(dtype), "nanstd")
 
 
 # ----------------------------------------------------------------------------- percentiles
@@ -176,6 +190,20 @@ def band_rows(nframes: int, nrows: int, ncols: int, itemsize: int, budget: int |
     per_row = builtins.max(1, nframes * ncols * itemsize)
     rows = budget // (2 * (workers + 1) * per_row)
     return int(builtins.min(nrows, builtins.max(1, rows)))
+
+
+def _align_rows(rows: int, ychunks: tuple[int, ...]) -> int:
+    """Align band height to the input's row chunks so each chunk is split evenly.
+
+    >>> _align_rows(42, (128, 128)), _align_rows(300, (128, 128, 44))
+    (32, 256)
+    """
+    c = ychunks[0]
+    if len(ychunks) < 2 or rows == c:
+        return rows
+    if rows > c:
+        return rows // c * c
+    return c // -(-c // rows)
 
 
 def _private_copy(arr: da.Array, token: str) -> da.Array:
@@ -247,6 +275,7 @@ def percentile(series, q, nframes: int = 0, *, method: str = "linear", band_byte
         rows = band_rows(nf, ny, nx, s.dtype.itemsize, budget=2 * 2 * int(band_bytes), workers=1)
     else:
         rows = band_rows(nf, ny, nx, s.dtype.itemsize)
+    rows = _align_rows(rows, s.data.chunks[1])
     data = _band_graph(s.data, qs, scalar, _nan, method, rows, dtype)
     name = ("nan" if _nan else "") + "percentile"
     out = _image(s, data, name, q=qs.tolist(), band_rows=rows)

@@ -73,3 +73,31 @@ def check_not_found(path, exc: Exception):
     if isinstance(exc, FileNotFoundError):
         raise InputNotFoundError("no such file or directory", path) from exc
     raise FormatError(str(exc), path) from exc
+
+
+_H5_CACHE: dict = {}
+_H5_LOCK = __import__("threading").Lock()
+_H5_MAX = 8
+
+
+def cached_h5(path: str):
+    """A read-only ``h5py.File`` for ``path``, kept open per process (LRU of 8).
+
+    Tasks still open files by path (nothing is pickled); re-opening an HDF5 file
+    for every small block read costs milliseconds, so handles are reused and
+    replaced when the file's mtime or size changes.
+    """
+    import h5py
+    import hdf5plugin  # noqa: F401  (registers Blosc and other filters)
+
+    st = os.stat(path)
+    key = (os.fspath(path), st.st_mtime_ns, st.st_size)
+    with _H5_LOCK:
+        h5 = _H5_CACHE.pop(key, None)
+        if h5 is None or not h5.id.valid:
+            h5 = h5py.File(path, "r")
+        _H5_CACHE[key] = h5
+        while len(_H5_CACHE) > _H5_MAX:
+            old = _H5_CACHE.pop(next(iter(_H5_CACHE)))
+            old.close()
+        return h5

@@ -25,7 +25,7 @@ from ...core.atomic import atomic_output
 from ...core.errors import FormatError, ParameterError, UnsupportedDtypeError
 from ..kernels import densify, sparsify
 from ..series import Backend, as_series, from_backend
-from ._common import iter_frame_batches, require_file, series_to_meta
+from ._common import cached_h5, iter_frame_batches, require_file, series_to_meta
 
 __all__ = [
     "open_frame_cache",
@@ -154,18 +154,16 @@ class Fch5CacheBackend(Backend):
         self.shape, self.dtype = tuple(shape), np.dtype(dtype)
 
     def read(self, start, stop):
-        import hdf5plugin  # noqa: F401
-
         out = np.zeros((stop - start,) + self.shape[1:], self.dtype)
-        with h5py.File(self.path, "r") as h5:
-            g = h5[self.group] if self.group else h5
-            ids = g["frame_ids"][2 * start : 2 * stop].astype(np.int64)
-            data, idx = g["data"], g["indices"]
-            for k in range(stop - start):
-                a, b = int(ids[2 * k]), int(ids[2 * k + 1])
-                if b > a:
-                    rc = idx[a:b]
-                    out[k] = densify(self.shape[1:], self.dtype, rc[:, 0], rc[:, 1], data[a:b, 0])
+        h5 = cached_h5(self.path)
+        g = h5[self.group] if self.group else h5
+        ids = g["frame_ids"][2 * start : 2 * stop].astype(np.int64)
+        data, idx = g["data"], g["indices"]
+        for k in range(stop - start):
+            a, b = int(ids[2 * k]), int(ids[2 * k + 1])
+            if b > a:
+                rc = idx[a:b]
+                out[k] = densify(self.shape[1:], self.dtype, rc[:, 0], rc[:, 1], data[a:b, 0])
         return out
 
 

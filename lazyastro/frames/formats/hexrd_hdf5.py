@@ -18,7 +18,7 @@ import xarray as xr
 from ...core.atomic import atomic_output
 from ...core.errors import FormatError, ParameterError
 from ..series import Backend, as_series, from_backend
-from ._common import iter_frame_batches, require_file, series_to_meta, to_bytes_meta
+from ._common import cached_h5, iter_frame_batches, require_file, series_to_meta, to_bytes_meta
 
 __all__ = ["open_hexrd_hdf5", "write_hexrd_hdf5", "sniff_hexrd_hdf5", "find_image_groups"]
 
@@ -61,13 +61,10 @@ class HexrdHDF5Backend(Backend):
         self.shape, self.dtype, self.two_d = tuple(shape), np.dtype(dtype), two_d
 
     def read_region(self, start, stop, rows, cols):
-        import hdf5plugin  # noqa: F401  (registers Blosc etc. filters)
-
-        with h5py.File(self.path, "r") as h5:
-            ds = h5[self.group][self.dataname]
-            if self.two_d:
-                return ds[rows, cols][None]
-            return ds[start:stop, rows, cols]
+        ds = cached_h5(self.path)[self.group][self.dataname]
+        if self.two_d:
+            return ds[rows, cols][None]
+        return ds[start:stop, rows, cols]
 
     def read(self, start, stop):
         return self.read_region(start, stop, slice(None), slice(None))
