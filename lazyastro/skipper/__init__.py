@@ -9,8 +9,12 @@
 from .io import average, open, skipper_layout
 from .simulate import simulate
 from .stats import DEFAULT_SEED, compute_statistics, statistics
+from .tables import format_legacy, to_dataset, to_table, write_rows
 
-__all__ = ["open", "average", "skipper_layout", "simulate", "statistics", "compute_statistics", "DEFAULT_SEED"]
+__all__ = [
+    "open", "average", "skipper_layout", "simulate", "statistics", "compute_statistics", "DEFAULT_SEED",
+    "to_table", "to_dataset", "write_rows", "format_legacy",
+]
 
 
 def _register() -> None:

@@ -38,6 +38,10 @@ def plot_fit(row: dict, path: str | os.PathLike) -> str:
         else:
             ax.plot(xf, fitting.gaussian(xf, *info["params"]), "r-",
                     label=f"Gaussian (peak finder): sigma={info['params'][2]:.3g}")
+    nz = np.flatnonzero(h)
+    if len(nz):
+        pad = max(5.0, 0.05 * (x[nz[-1]] - x[nz[0]]))
+        ax.set_xlim(x[nz[0]] - pad, x[nz[-1]] + pad)
     ax.set_yscale("symlog", linthresh=1)
     ax.set_xlabel("ADU (1-ADU bins)")
     ax.set_ylabel("pixels")

@@ -21,7 +21,7 @@ from ..core.atomic import atomic_output
 from ..core.errors import FormatError, ParameterError
 
 __all__ = [
-    "COLUMNS", "LEGACY_COLUMNS", "FIT_COLUMNS", "format_legacy", "to_table", "read_done",
+    "COLUMNS", "LEGACY_COLUMNS", "FIT_COLUMNS", "format_legacy", "to_table", "to_dataset", "read_done",
     "write_rows", "format_for",
 ]
 
@@ -93,6 +93,20 @@ def to_table(rows: Sequence[dict]):
     table = Table(cols, names=COLUMNS)
     table.meta["generator"] = "lazyastro skipper"
     return table
+
+
+def to_dataset(rows: Sequence[dict]):
+    """The statistics as an ``xarray.Dataset`` with dim ``image`` (one variable per column).
+
+    >>> ds = to_dataset(rows)  # doctest: +SKIP
+    >>> float(ds.skNoise.sel(image="/d/Img_1.fits"))  # doctest: +SKIP
+    """
+    import xarray as xr
+
+    table = to_table(rows)
+    names = [str(f) for f in table["filename"]]
+    data = {c: ("image", list(table[c])) for c in COLUMNS if c != "filename"}
+    return xr.Dataset(data, coords={"image": names}, attrs={"generator": "lazyastro skipper"})
 
 
 def read_done(path: str | os.PathLike, fmt: str) -> dict[str, tuple[Any, Any]]:

@@ -8,6 +8,7 @@ from lazyastro import skipper
 from lazyastro.core.errors import FormatError, ParameterError
 from lazyastro.skipper import kernels
 from lazyastro.skipper.fitting import fit_line
+from lazyastro.skipper.simulate import simulate
 
 
 def _cube(path):
@@ -149,3 +150,34 @@ def test_bad_parameters(sim_dir):
         skipper.statistics(cube.isel(skip=0))
     lazy = skipper.statistics(cube)
     assert dask.is_dask_collection(lazy)
+
+
+def test_average_image_file_and_dataset(tmp_path):
+    # like the legacy FS_Avg_Img files: one skip, no NDCMS, charge towards higher ADU (no flip)
+    truth = simulate(tmp_path / "FS_Avg_Img_10.fits", nrows=50, ncols=60, nskips=1, read_noise=1.2,
+                     dark_current=0.14, gain=9.6, polarity=1, dtype="float32", write_nskips=False, seed=3)
+    row = _stats(truth["path"])
+    assert row["nskips"] == 1 and row["skNoise_method"] == "poisson_gauss"
+    assert row["aduConversion"] == pytest.approx(9.6, rel=0.05)
+    assert row["darkCurrent"] == pytest.approx(0.14, abs=0.03)
+    # the same file read with the wrong polarity cannot be fitted
+    flipped = _stats(truth["path"], polarity=-1)
+    assert flipped["skNoise_method"] == "failed" and np.isnan(flipped["aduConversion"])
+    ds = skipper.to_dataset([row])
+    assert ds.sizes["image"] == 1 and float(ds.aduConversion[0]) == row["aduConversion"]
+
+
+@pytest.mark.slow
+def test_file_larger_than_budget_has_bounded_memory(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    truth = simulate(tmp_path / "Img_1.fits", nrows=40, ncols=100, nskips=4000, read_noise=60.0, seed=1)
+    size = Path(truth["path"]).stat().st_size  # 32 MB
+    bench = Path(__file__).parents[2] / "benchmarks" / "skipper_stats.py"
+    out = subprocess.run([sys.executable, str(bench), "--worker", "lazy", "--budget", "8MiB", truth["path"]],
+                         capture_output=True, text=True, check=True).stdout
+    res = json.loads(out.strip().splitlines()[-1])
+    assert (res["rss"] - res["base"]) * 2**20 < size / 2  # whole cube as int64 would be 4x the file
