@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
 import os
 import re
@@ -20,6 +21,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import InputNotFoundError, ParameterError
+from ..core.execution import cluster, resolve_scheduler
 from .stats import DEFAULT_SEED, compute_statistics
 from .tables import LEGACY_COLUMNS, format_for, format_legacy, read_done, to_table, write_rows
 
@@ -121,6 +123,13 @@ def handler(args: argparse.Namespace) -> int:
         print(f"skipper: all {matched} matching files are already in the output (use -a to redo)", file=sys.stderr)
         return 0
     opts = {"seed": args.seed, "version": args.variables, "legacy": args.legacy, "exact": args.exact}
+    # one local cluster for all batches (compute() would start one per call)
+    ctx = cluster() if resolve_scheduler() == "distributed" else contextlib.nullcontext()
+    with ctx:
+        return _run(args, jobs, fmt, opts)
+
+
+def _run(args: argparse.Namespace, jobs: list[tuple[Path, str]], fmt: str, opts: dict) -> int:
     bad, printed, rewritten = 0, [], set()
     for b0 in range(0, len(jobs), args.batch):
         batch = jobs[b0 : b0 + args.batch]

@@ -163,7 +163,8 @@ def derive_statistics(
         out["aduConversion"], out["aduConversion_err"] = float(pg.params[3]), float(pg.errors[3])
     else:
         dc = fitting.dark_current_from_peaks(centres, h, nskips) if version != "2019" else pg
-        ok = dc.ok and len(dc.params) == 1
+        # a fallback estimate with a relative error above 50% is noise, not a measurement
+        ok = dc.ok and len(dc.params) == 1 and bool(dc.errors[0] < 0.5 * abs(dc.params[0]))
         out["darkCurrent"], out["darkCurrent_err"] = (float(dc.params[0]), float(dc.errors[0])) if ok else (NAN, NAN)
         out["aduConversion"], out["aduConversion_err"] = NAN, NAN
     out["exact"] = bool(summary["all"].step == 1 and avg_counts.step == 1)

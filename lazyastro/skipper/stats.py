@@ -20,7 +20,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from ..core.errors import FormatError, ParameterError
+from ..core.errors import FormatError, LazyAstroError, ParameterError
 from ..core.execution import compute
 from . import kernels
 from .derive import NSKIPS_ENTROPY, NSKIPS_NOISE, derive_statistics
@@ -131,7 +131,7 @@ def statistics(
         raise ParameterError(f"nsamples must be >= 1, got {nsamples}", path)
     x = cube.data if isinstance(cube.data, da.Array) else da.from_array(cube.data, chunks=-1)
     nrows, ncols, nskips = x.shape
-    if not 0 <= skip_offset < max(nskips, 1) and nskips > skip_offset:
+    if skip_offset < 0:
         raise ParameterError(f"skip_offset must be >= 0, got {skip_offset}", path)
     if not 0 <= average_offset < nskips:
         raise ParameterError(f"average_offset = {average_offset} must be < nskips = {nskips}", path)
@@ -217,7 +217,7 @@ def compute_statistics(
         try:
             lazy.append(statistics(open_skipper(p, chunks=chunks), **kwargs))
             out.append(None)
-        except FormatError as exc:
+        except LazyAstroError as exc:
             if errors == "raise":
                 raise
             out.append({"filename": str(Path(p).resolve()), "error": exc.message})
