@@ -148,6 +148,11 @@ def fit_poisson_gauss(
     if len(starts) > 3:  # fit only from the starts whose model is already closest to the data
         cost0 = [float(((poisson_gauss(x, *p0) - y) ** 2).sum()) for p0 in starts]
         starts = [starts[i] for i in np.argsort(cost0)[:3]]
+        if len(first) >= 2:  # resolved peaks: spacing = gain, first peak = offset
+            g = float(np.median(np.diff(x[first])))
+            lam = max(0.05, float((x * y).sum() / y.sum() - x[first[0]]) / g)
+            starts.append(list(np.clip([g / 6, min(lam, 4.9), x[first[0]], g, float(y.sum())],
+                                       np.array(kw["bounds"][0]) + 1e-9, np.array(kw["bounds"][1]) - 1e-9)))
     best, best_cost = Fit.failed(5, "poisson_gauss"), np.inf
     for p0 in starts:
         if "bounds" in kw:
@@ -164,9 +169,9 @@ def fit_poisson_gauss(
         s, lam, _off, gain, n = best.params
         es, _el, _eo, eg, _en = best.errors
         best.ok = bool(
-            np.all(np.isfinite(best.errors)) and s > 0 and gain > 0 and 0 <= lam < NPOISSON / 2
+            np.all(np.isfinite(best.errors)) and 0 < s < gain and 0 <= lam < 0.999 * NPOISSON / 2
             and n > 0 and es < 0.5 * s and eg < 0.5 * gain
-        )
+        )  # sigma >= gain: electron peaks unresolved, gain and lambda degenerate
     return best
 
 

@@ -181,3 +181,31 @@ def test_file_larger_than_budget_has_bounded_memory(tmp_path):
                          capture_output=True, text=True, check=True).stdout
     res = json.loads(out.strip().splitlines()[-1])
     assert (res["rss"] - res["base"]) * 2**20 < size / 2  # whole cube as int64 would be 4x the file
+
+
+@pytest.mark.parametrize("lam, gain, sigma", [(0.05, 10.0, 1.9), (1.5, 8.0, 1.5), (3.0, 8.0, 1.0)])
+def test_poisson_gauss_fit_recovers_truth(lam, gain, sigma):
+    from lazyastro.skipper.fitting import fit_poisson_gauss
+
+    rng = np.random.default_rng(1)
+    v = 5000 - gain * rng.poisson(lam, 3000) + rng.normal(0, sigma, 3000)
+    vc = kernels.value_counts(np.rint(v * 400).astype(int))
+    med, mad = kernels.median_mad(vc, 1 / 400)
+    edges = np.arange(np.floor(med - 100), np.ceil(med + 100))
+    h = kernels.counts_in_bins(vc, edges, 1 / 400)[::-1]  # raw polarity: flip like the 2021 tool
+    fit = fit_poisson_gauss(edges[:-1] + 0.5, h, 3000, mad)
+    assert fit.ok
+    s, lam_fit, _off, gain_fit, n = fit.params
+    assert gain_fit == pytest.approx(gain, rel=0.03)
+    assert lam_fit == pytest.approx(lam, rel=0.1, abs=0.01)
+    assert s == pytest.approx(np.hypot(sigma, np.sqrt(1 / 12)), rel=0.1)
+    assert n == pytest.approx(3000, rel=0.03)
+
+
+def test_poisson_gauss_fit_rejects_unresolved_peaks():
+    from lazyastro.skipper.fitting import fit_poisson_gauss
+
+    rng = np.random.default_rng(1)
+    v = 5000 - 8 * rng.poisson(0.3, 3000) + rng.normal(0, 12, 3000)
+    h, edges = np.histogram(v, np.arange(4900, 5100))
+    assert not fit_poisson_gauss(edges[:-1] + 0.5, h[::-1], 3000, 12.0).ok
