@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -36,28 +35,32 @@ CASES = [  # (label, format, writer kwargs)
 EXT = {"raw": ".raw", "fits": ".fits", "zarr": ".zarr", "hdf5": ".h5"}
 
 
-def peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 def lazy_raw(path: str, shape, chunks):
     """A lazy view of a raw float32 file (each task reads its bytes)."""
     import dask.array as da
 
     def block(block_info=None):
-        (f0, f1), _, _ = block_info[None]["array-location"]
-        n = (f1 - f0) * shape[1] * shape[2]
+        (f0, f1), (y0, y1), (x0, x1) = block_info[None]["array-location"]
+        assert (x0, x1) == (0, shape[2]), "blocks span whole rows"
+        out = np.empty((f1 - f0, y1 - y0, shape[2]), np.float32)
         with open(path, "rb") as f:
-            return np.fromfile(f, np.float32, count=n, offset=f0 * shape[1] * shape[2] * 4).reshape(
-                f1 - f0, shape[1], shape[2]
-            )
+            for k, fr in enumerate(range(f0, f1)):
+                offset = ((fr * shape[1]) + y0) * shape[2] * 4
+                out[k] = np.fromfile(f, np.float32, count=out[k].size, offset=offset).reshape(out[k].shape)
+        return out
 
-    return da.map_blocks(block, chunks=da.core.normalize_chunks(chunks, shape), dtype=np.float32,
-                         meta=np.empty((0, 0, 0), np.float32), name="raw-" + path)
+    from dask.base import tokenize
+
+    chunks = da.core.normalize_chunks(chunks, shape)
+    return da.map_blocks(block, chunks=chunks, dtype=np.float32, meta=np.empty((0, 0, 0), np.float32),
+                         name="raw-" + tokenize(path, chunks))
 
 
 def child(op: str, fmt: str, src: str, out: str, shape, kwargs: dict, budget: str, scheduler: str) -> dict:
     """Run one measurement in this (fresh) process and return time and peak RSS."""
+    from lazyastro.core.memory import peak_rss, reset_peak_rss
+
+    reset_peak_rss()  # the mark is inherited from the parent through fork
     import lazyastro
 
     start = peak_rss()
@@ -79,6 +82,11 @@ def child(op: str, fmt: str, src: str, out: str, shape, kwargs: dict, budget: st
             t0 = time.perf_counter()
             lazyastro.write(data, out, format=fmt, **kwargs)
             os.sync()
+        elif op == "check":  # correctness of what was written (untimed)
+            arr = lazyastro.open(out)
+            src_arr = lazy_raw(src, shape, arr.data.chunks)
+            equal = bool(lazyastro.compute((arr.data == src_arr).all())[0])
+            return {"equal": equal}
         else:
             t0 = time.perf_counter()
             arr = lazyastro.open(out)
@@ -148,6 +156,10 @@ def main() -> None:
         ratio = nbytes / size_on_disk(out)
         print(f"{label:34s} {wr:11.0f} {wr / base[0]:7.2f} {rr:11.0f} {rr / base[1]:7.2f} {ratio:6.2f} "
               f"{w['peak'] / 2**20:11.0f} MiB {r['peak'] / 2**20:10.0f} MiB")
+        if fmt != "raw":
+            check = run_child("check", fmt, str(src), str(out), shape, kwargs, args.memory_budget, args.scheduler)
+            if not check["equal"]:
+                raise SystemExit(f"{label}: data read back differs from the source")
         shutil.rmtree(out) if out.is_dir() else out.unlink()
     if not args.dir:
         shutil.rmtree(scratch)

@@ -66,8 +66,8 @@ def test_to_zarr_resumes_after_kill_9(tmp_path):
         assert f.read_bytes() == (out / f.relative_to(ref)).read_bytes(), f
 
 
-PEAK = "import resource,sys; from lazyastro.cli.main import main; rc = main(sys.argv[1:]); " \
-       "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024); sys.exit(rc)"
+PEAK = ("import sys; from lazyastro.core.memory import peak_rss, reset_peak_rss; reset_peak_rss(); "
+        "from lazyastro.cli.main import main; rc = main(sys.argv[1:]); print('PEAK', peak_rss()); sys.exit(rc)")
 
 
 def _peak(*args):

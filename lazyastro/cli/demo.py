@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import resource
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,16 +16,12 @@ from pathlib import Path
 from ..core.chunking import reduction_chunks
 from ..core.config import format_bytes, memory_budget, parse_bytes, set_options
 from ..core.errors import ParameterError
+from ..core.memory import peak_rss, reset_peak_rss
 
 SIZES = {"full": (64, 4096, 4096), "medium": (16, 4096, 4096), "small": (8, 1024, 1024)}
 
 # Extra steps added by task packages: fn(out_dir, series_path, args) -> (label, nbytes) list.
 EXTRA_STEPS: list[Callable] = []
-
-
-def peak_rss() -> int:
-    """Peak resident memory of this process so far, in bytes."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def parse_size(text: str) -> tuple[int, int, int]:
@@ -73,6 +68,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"lazyastro demo: {nframes} frames of {ny}x{nx} float32 = {format_bytes(nbytes)}, "
           f"memory budget {format_bytes(budget)}, output in {out}/")
     table = StepTable()
+    reset_peak_rss()
     start_rss = peak_rss()
     with set_options(memory_budget=budget):
         series = deep_field_series(nframes, ny, nx, seed=args.seed)

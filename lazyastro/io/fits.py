@@ -286,6 +286,9 @@ def _encode(block: np.ndarray, bitpix: int, bzero: int) -> np.ndarray:
 def _write_block(block: np.ndarray, tmp: str, offset: int, shape: tuple[int, ...], slices, bitpix: int, bzero: int, ready) -> int:
     """Write one block at its byte offsets (one ``pwrite`` per contiguous run)."""
     raw = np.ascontiguousarray(_encode(to_numpy(block), bitpix, bzero))
+    expected = tuple(s.stop - s.start for s in slices)
+    if raw.shape != expected:
+        raise ValueError(f"a block of shape {raw.shape} does not fit its region {expected}")
     itemsize = raw.dtype.itemsize
     ndim = len(shape)
     lead = _run_axis(shape, slices)  # axes [0, lead) index the runs

@@ -100,8 +100,11 @@ def make_codecs(codec: str | Any = "lz4", clevel: int = 5) -> list:
 
 
 def _write_block(block: np.ndarray, tmp: str, slices, key: str, record_dir: str, ready) -> int:
+    block = to_numpy(block)
+    if block.shape != tuple(s.stop - s.start for s in slices):
+        raise ValueError(f"a block of shape {block.shape} does not fit its region {slices}")
     arr = zarr.open_array(store=tmp, mode="r+")
-    arr[slices] = to_numpy(block)
+    arr[slices] = block
     DoneRecord(record_dir).mark_done(key)
     return 1
 
