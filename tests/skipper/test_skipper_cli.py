@@ -150,3 +150,30 @@ def test_recursive_plot_and_subprocess(run_dir, tmp_path):
     pngs = sorted(p.name for p in (tmp_path / "plots").iterdir())
     assert pngs == ["Img_02.png", "Img_03.png", "Img_1.png"]
     assert (tmp_path / "plots" / "Img_02.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_kill_mid_run_then_resume(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    for i in range(6):
+        simulate(tmp_path / f"Img_{i}.fits", nrows=40, ncols=50, nskips=400, seed=i)
+    out = tmp_path / "img_preproc_out.ecsv"
+    cmd = [sys.executable, "-m", "lazyastro", "--no-progress", "--scheduler", "sync", "skipper",
+           "-d", str(tmp_path), "--batch", "1"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not out.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    first = Table.read(out)  # the table is complete and readable after kill -9
+    assert 1 <= len(first) < 6
+    assert subprocess.run(cmd, check=False).returncode == 0
+    final = Table.read(out)
+    assert sorted(final["filename"]) == sorted(str(tmp_path / f"Img_{i}.fits") for i in range(6))
+    assert list(final["filename"][: len(first)]) == list(first["filename"])  # old rows kept
