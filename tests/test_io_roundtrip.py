@@ -161,3 +161,12 @@ def test_zarr_partial_output_is_not_readable_as_complete(tmp_path):
     with pytest.raises(lazyastro.IncompleteOutputError):
         partial_path(tmp_path / "x.zarr").mkdir()
         lazyastro.open_zarr(tmp_path / "x.zarr")
+
+
+def test_fits_tile_compressed_reads_by_section(tmp_path, rng):
+    a = rng.integers(0, 1000, (3, 50, 40)).astype("int16")
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(a)]).writeto(tmp_path / "c.fits.fz")
+    x = lazyastro.open(tmp_path / "c.fits.fz", chunks=(1, 20, 40))
+    assert x.attrs["hdu"] == 1 and x.data.npartitions == 9
+    (values,) = lazyastro.compute(x, scheduler="processes", progress=False)
+    np.testing.assert_array_equal(values, a)

@@ -7,7 +7,7 @@ from .zarr import open_zarr, sniff_zarr, to_zarr
 
 register_format(
     "fits", open_fits, to_fits, extensions=(".fits", ".fit", ".fts", ".fits.fz"), sniff=sniff_fits,
-    description="FITS image HDU (memmap/byte-offset reads, parallel byte-offset writes)",
+    description="FITS image HDU (positioned reads per block, parallel byte-offset writes)",
 )
 register_format(
     "zarr", open_zarr, to_zarr, extensions=(".zarr",), sniff=sniff_zarr,
