@@ -80,6 +80,7 @@ def _finish(summary, avg_counts, pix, clust, meta) -> dict:
     if summary["nonfinite"]:
         return {"filename": meta["path"], "nskips": meta["nskips"],
                 "error": f"{summary['nonfinite']} NaN/inf pixel values in the skip data"}
+    pix = None if pix is None else _gather(pix)
     out = derive_statistics(summary, avg_counts, pix, None if clust is None else _gather(clust), meta)
     out.update({"seed": meta["seed"], "version": meta["version"], "legacy": meta["legacy"],
                 "size": meta["size"], "mtime": meta["mtime"]})
@@ -146,7 +147,7 @@ def statistics(
 
     # 1. exact value counts of all raw values and of the first skips, one pass over the blocks
     skip_starts = _starts(x.chunks[2])
-    blocks = x.to_delayed()
+    blocks = x.to_delayed(optimize_graph=False)
     summaries = [
         dask.delayed(kernels.block_summary, pure=True)(blocks[i, j, k], skip_starts[k], nper_skip, max_bins)
         for i, j, k in np.ndindex(blocks.shape)
@@ -156,7 +157,7 @@ def statistics(
     # 2. value counts of the average image, from the exact integer sum over skips
     codes = x.map_blocks(kernels.to_codes, dtype=np.int64, meta=np.empty((0, 0, 0), np.int64))
     total = codes[:, :, average_offset:].sum(axis=2, dtype=np.int64)
-    avg_parts = [dask.delayed(kernels.value_counts, pure=True)(b, max_bins) for b in total.to_delayed().ravel()]
+    avg_parts = [dask.delayed(kernels.value_counts, pure=True)(b, max_bins) for b in total.to_delayed(optimize_graph=False).ravel()]
     avg_counts = _tree(avg_parts, functools.partial(_add_counts, max_bins=max_bins))
 
     # 3. per-pixel variance over skips skip_offset... (pixVar)
@@ -169,7 +170,9 @@ def statistics(
         else:
             pix = var.vindex[rng_pix.integers(0, nrows, nsamples), rng_pix.integers(0, ncols, nsamples)]
     elif legacy and nskips == SKIPPER_OFFSET:
-        pix = np.array([np.nan])  # legacy: variance over an empty set
+        pix = da.from_array(np.array([np.nan]))  # legacy: variance over an empty set
+    if pix is not None:  # blocks as delayed keys: shares the block reads with the other reductions
+        pix = list(pix.to_delayed(optimize_graph=False).ravel())
 
     # 4. variance within random blocks of nskips - skip_offset pixels at one skip (clustVar)
     clust = None
@@ -184,7 +187,7 @@ def statistics(
             if not len(in_rows):
                 continue
             sub = codes[a : min(b + e_r - 1, nrows)].rechunk({0: -1, 1: -1})
-            sub_blocks = sub.to_delayed()
+            sub_blocks = sub.to_delayed(optimize_graph=False)
             for k, s0 in enumerate(_starts(sub.chunks[2])):
                 sel = in_rows[(in_rows[:, 2] >= s0) & (in_rows[:, 2] < s0 + sub.chunks[2][k])]
                 if len(sel):
