@@ -11,6 +11,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import dask
@@ -26,6 +27,7 @@ __all__ = [
 
 SCHEDULERS = ("sync", "threads", "processes", "distributed")
 _client_stack: list[Any] = []
+_POOL: tuple[int, Any] | None = None
 
 
 def resolve_scheduler(scheduler: str | None = None) -> str:
@@ -161,10 +163,40 @@ def compute(
         with cluster(address=name if "://" in name else None) as client:
             return _compute_distributed(client, objs, show, desc, optimize_graph)
     sched = {"sync": "sync", "threads": "threads", "processes": "processes"}[name]
-    # dask's process pool uses the "spawn" context by default (fork is unsafe with h5py/blosc threads).
+    kwargs: dict[str, Any] = {}
+    if sched == "processes":
+        kwargs["pool"] = _process_pool()
     cm = TqdmCallback(desc=desc) if show else contextlib.nullcontext()
     with cm:
-        return dask.compute(*objs, scheduler=sched, optimize_graph=optimize_graph)
+        try:
+            return dask.compute(*objs, scheduler=sched, optimize_graph=optimize_graph, **kwargs)
+        except BrokenProcessPool:
+            _reset_process_pool()
+            raise
+
+
+def _process_pool():
+    """One reusable pool of spawned worker processes (spawning re-imports lazyastro, ~1-2 s each).
+
+    "spawn", not "fork": forking a process that runs h5py or blosc threads can deadlock.
+    """
+    global _POOL
+    if _POOL is None or _POOL[0] != os.getpid():
+        import atexit
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn"))
+        atexit.register(pool.shutdown, wait=False, cancel_futures=True)
+        _POOL = (os.getpid(), pool)
+    return _POOL[1]
+
+
+def _reset_process_pool() -> None:
+    global _POOL
+    if _POOL is not None:
+        _POOL[1].shutdown(wait=False, cancel_futures=True)
+    _POOL = None
 
 
 def _compute_distributed(client, objs, show, desc, optimize_graph) -> tuple:
