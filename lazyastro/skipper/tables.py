@@ -6,7 +6,7 @@ table intact and existing rows are never lost.
 
 >>> rows = [{"filename": "/d/Img_1.fits", "nskips": 1, "skNoise": 1.5, "skNoise_err": 0.1}]
 >>> print(format_legacy(rows, ["filename", "nskips", "skNoise"])[2])
-/d/Img_1.fits         1  1.5 +/- 0.1
+/d/Img_1.fits       1  1.5 +/- 0.1
 """
 
 from __future__ import annotations
