@@ -22,6 +22,9 @@ __all__ = [
     "flip",
     "FLIP_CODES",
     "fold_sum_float32",
+    "fold_step",
+    "fold_finish",
+    "FOLDS",
     "band_percentile",
     "running_combine",
     "cast_checked",
@@ -135,6 +138,65 @@ def fold_sum_float32(acc: np.ndarray | None, block: np.ndarray) -> np.ndarray:
     for frame in block[start:]:
         acc += frame
     return acc
+
+
+FOLDS = ("max", "min", "nanmax", "nanmin", "sum", "nansum")
+_FOLD_UFUNC = {"max": np.maximum, "min": np.minimum, "nanmax": np.fmax, "nanmin": np.fmin}
+
+
+def fold_step(kind: str, acc: np.ndarray | None, block: np.ndarray) -> np.ndarray:
+    """Fold the frames of ``block`` (axis 0) into the running image ``acc``.
+
+    ``max``/``min`` (NaN propagates) and ``nanmax``/``nanmin`` (NaN ignored) stay
+    in the input dtype; ``sum``/``nansum`` accumulate in float64. ``acc`` is
+    updated **in place** (it must be owned by the caller, i.e. the result of an
+    earlier ``fold_step``): no temporary is ever the size of the block, so a
+    step holds one block and one image. ``acc=None`` starts a new image.
+
+    >>> fold_step("sum", fold_step("sum", None, np.ones((2, 1, 2), "u1")), np.ones((3, 1, 2), "u1")).tolist()
+    [[5.0, 5.0]]
+    """
+    block = np.asarray(block)
+    if block.shape[0] == 0:
+        return acc
+    if kind in _FOLD_UFUNC:
+        op = _FOLD_UFUNC[kind]
+        if acc is None:
+            return op.reduce(block, axis=0)
+        for frame in block:
+            op(acc, frame, out=acc)
+        return acc
+    if kind not in ("sum", "nansum"):
+        raise ValueError(f"unknown fold {kind!r}; use one of {', '.join(FOLDS)}")
+    nan = kind == "nansum" and block.dtype.kind in "fc"
+    if acc is None:
+        if not nan:
+            return np.add.reduce(block, axis=0, dtype=np.float64)
+        acc = np.zeros(block.shape[1:], np.float64)
+    for frame in block:
+        if nan:
+            np.add(acc, frame, out=acc, where=~np.isnan(frame))
+        else:
+            np.add(acc, frame, out=acc)
+    return acc
+
+
+def fold_finish(kind: str, *partials: np.ndarray, divide: int = 0, dtype=None) -> np.ndarray:
+    """Combine partial images of :func:`fold_step` (same ``kind``), then ``/ divide`` and cast.
+
+    >>> fold_finish("sum", np.array([1.0, 2.0]), np.array([3.0, 4.0]), divide=2, dtype="f4").tolist()
+    [2.0, 3.0]
+    """
+    parts = [p for p in partials if p is not None]
+    out = parts[0]
+    if len(parts) > 1:
+        op = _FOLD_UFUNC.get(kind, np.add)
+        out = np.array(out, copy=True) if not out.flags.writeable else out
+        for p in parts[1:]:
+            op(out, p, out=out)
+    if divide:
+        out = np.divide(out, divide, out=out if out.dtype.kind == "f" and out.flags.writeable else None)
+    return out if dtype is None else out.astype(dtype, copy=False)
 
 
 def running_combine(stat: str, acc: np.ndarray | None, part: np.ndarray) -> np.ndarray:

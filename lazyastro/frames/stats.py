@@ -61,9 +61,105 @@ def split_every(data: da.Array, itemsize: int = 8, budget: int | None = None) ->
     return int(builtins.min(32, builtins.max(2, budget // (2 * (workers + 1) * block))))
 
 
-def _reduce(series, nframes, name, func) -> xr.DataArray:
+def _workers() -> int:
+    """Threads (or processes) that run blocks at once: dask's ``num_workers`` or the CPU count."""
+    import dask
+
+    return int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
+
+
+def fold_groups(nblocks: int, nspatial: int, workers: int | None = None) -> int:
+    """Independent frame-block chains per spatial block: enough to keep every worker busy.
+
+    >>> fold_groups(50, 1, workers=2), fold_groups(50, 8, workers=2), fold_groups(1, 1, workers=4)
+    (2, 1, 1)
+    """
+    workers = workers or _workers()
+    return int(builtins.max(1, builtins.min(nblocks, -(-workers // builtins.max(1, nspatial)))))
+
+
+def _inlined_blocks(data: da.Array) -> tuple[dict, dict]:
+    """The (optimised) task graph of ``data`` with each block's private subtree inlined.
+
+    Returns ``(graph, nodes)``: ``nodes[block_key]`` is a task that computes the block
+    inside the task that uses it (reads included); ``graph`` holds what stays shared
+    (data nodes such as a file reader or an in-memory array, tasks used by several
+    blocks). A consumer that embeds its block's node reads the block only when it
+    runs, so the scheduler cannot read blocks ahead of the fold and hold them.
+    """
+    keys = list(flatten(data.__dask_keys__()))
+    dsk = data.__dask_optimize__(data.__dask_graph__(), keys)
+    dsk = ts.convert_legacy_graph(dict(dsk))
+    dependents: dict = {k: 0 for k in dsk}
+    for node in dsk.values():
+        for d in node.dependencies:
+            if d in dependents:
+                dependents[d] += 1
+    keyset = set(keys)
+    inlined: set = set()
+
+    def inline(node):
+        subs = {}
+        for d in node.dependencies:
+            dep = dsk.get(d)
+            if dep is None or isinstance(dep, ts.DataNode) or dependents[d] != 1 or d in keyset:
+                continue
+            subs[d] = inline(dep)
+            inlined.add(d)
+        return node.substitute(subs) if subs else node
+
+    nodes = {}
+    for k in keys:
+        node = dsk[k]
+        if isinstance(node, ts.DataNode):
+            nodes[k] = ts.TaskRef(k)
+            continue
+        nodes[k] = inline(node)
+        inlined.add(k)
+    graph = {k: v for k, v in dsk.items() if k not in inlined}
+    return graph, nodes
+
+
+def _fold(data: da.Array, kind: str, dtype, divide: int = 0) -> da.Array:
+    """Reduce over frames with a memory-bounded fold graph (see :func:`kernels.fold_step`).
+
+    For every (y, x) block the frame blocks are split into a few consecutive groups
+    (enough chains to keep all workers busy, see :func:`fold_groups`); each group is a
+    chain of tasks that reads one block (the read is inlined in the task) and folds
+    it into a running image in place; a last task combines the groups' images,
+    divides and casts. Memory is, per worker, one input block and one image in the
+    accumulator dtype, whatever the number of frames.
+    """
+    dtype = np.dtype(dtype)
+    name = f"fold-{kind}-" + tokenize(data, kind, dtype.str, divide)
+    nfb, nyb, nxb = (len(c) for c in data.chunks)
+    groups = fold_groups(nfb, nyb * nxb)
+    bounds = np.linspace(0, nfb, groups + 1).round().astype(int)
+    layer, nodes = _inlined_blocks(data)
+    for j in range(nyb):
+        for k in range(nxb):
+            lasts = []
+            for g in range(groups):
+                prev = None
+                for i in range(bounds[g], bounds[g + 1]):
+                    key = (name + "-step", i, j, k)
+                    ref = ts.TaskRef(prev) if prev is not None else None
+                    layer[key] = ts.Task(key, kernels.fold_step, kind, ref, nodes[(data.name, i, j, k)])
+                    prev = key
+                lasts.append(ts.TaskRef(prev))
+            key = (name, j, k)
+            layer[key] = ts.Task(key, _fold_finish, kind, divide, dtype.str, *lasts)
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=())
+    return da.Array(graph, name, chunks=data.chunks[1:], dtype=dtype, meta=np.empty((0, 0), dtype))
+
+
+def _fold_finish(kind, divide, dtype, *partials):
+    return kernels.fold_finish(kind, *partials, divide=divide, dtype=np.dtype(dtype))
+
+
+def _reduce(series, nframes, name, kind, dtype=None) -> xr.DataArray:
     s = as_series(series, nframes)
-    return _image(s, func(s.data, axis=0, split_every=split_every(s.data)), name)
+    return _image(s, _fold(s.data, kind, dtype or s.dtype), name)
 
 
 def max(series, nframes: int = 0) -> xr.DataArray:  # noqa: A001
@@ -72,22 +168,22 @@ def max(series, nframes: int = 0) -> xr.DataArray:  # noqa: A001
     >>> int(max(np.arange(10.0).reshape(10, 1, 1), nframes=5).values[0, 0])
     4
     """
-    return _reduce(series, nframes, "max", da.max)
+    return _reduce(series, nframes, "max", "max")
 
 
 def min(series, nframes: int = 0) -> xr.DataArray:  # noqa: A001
     """Element-wise minimum over frames; input dtype (NaN propagates, see :func:`nanmin`)."""
-    return _reduce(series, nframes, "min", da.min)
+    return _reduce(series, nframes, "min", "min")
 
 
 def nanmax(series, nframes: int = 0) -> xr.DataArray:
     """Maximum over frames ignoring NaN."""
-    return _reduce(series, nframes, "nanmax", da.nanmax)
+    return _reduce(series, nframes, "nanmax", "nanmax")
 
 
 def nanmin(series, nframes: int = 0) -> xr.DataArray:
     """Minimum over frames ignoring NaN."""
-    return _reduce(series, nframes, "nanmin", da.nanmin)
+    return _reduce(series, nframes, "nanmin", "nanmin")
 
 
 def sum(series, nframes: int = 0) -> xr.DataArray:  # noqa: A001
@@ -96,14 +192,12 @@ def sum(series, nframes: int = 0) -> xr.DataArray:  # noqa: A001
     >>> float(sum(np.arange(10.0).reshape(10, 1, 1)).values[0, 0])
     45.0
     """
-    return _reduce(series, nframes, "sum", lambda x, axis, split_every: da.sum(x, axis=axis, dtype=np.float64,
-                                                                     split_every=split_every))
+    return _reduce(series, nframes, "sum", "sum", np.float64)
 
 
 def nansum(series, nframes: int = 0) -> xr.DataArray:
     """Sum over frames ignoring NaN (float64)."""
-    return _reduce(series, nframes, "nansum", lambda x, axis, split_every: da.nansum(x, axis=axis, dtype=np.float64,
-                                                                           split_every=split_every))
+    return _reduce(series, nframes, "nansum", "nansum", np.float64)
 
 
 def _legacy_fold(data: da.Array, init: np.ndarray | None = None) -> da.Array:
@@ -138,7 +232,7 @@ def mean(series, nframes: int = 0, legacy: bool = False, dtype=np.float32) -> xr
     if legacy:
         data = (_legacy_fold(s.data) / nf).astype(np.float32)
     else:
-        data = (da.sum(s.data, axis=0, dtype=np.float64, split_every=split_every(s.data)) / nf).astype(dtype)
+        data = _fold(s.data, "sum", dtype, divide=nf)
     return _image(s, data, "mean", legacy=int(bool(legacy)))
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ...core.chunking import chunk_bytes_for_budget
 from ...core.errors import FormatError, InputNotFoundError, ParameterError
-from ..series import as_series, series_meta
+from ..series import as_series, from_backend, series_meta
 from .framecache import (
     open_fch5_cache,
     open_frame_cache,
@@ -27,6 +28,7 @@ from .framecache import (
 )
 from .hexrd_hdf5 import open_hexrd_hdf5, sniff_hexrd_hdf5, write_hexrd_hdf5
 from .imagefiles import _FITS, open_fits_files, open_image_files, sniff_image_files
+from .zarr_direct import ZarrDirectBackend, direct_layout
 
 __all__ = ["open_series", "write_series", "detect_series_format", "READERS", "WRITERS", "to_series"]
 
@@ -50,10 +52,32 @@ def _open_fits_cube(path, hdu=None, chunks=None):
     return to_series(open_fits(path, hdu=hdu, chunks=chunks))
 
 
-def _open_zarr(path, name=None, chunks=None):
-    from ...io import open_zarr
+def _open_zarr(path, name=None, chunks=None, direct: bool = True):
+    """Zarr series; simple local stores are read chunk file by chunk file (see ``zarr_direct``).
 
-    return to_series(open_zarr(path, name=name, chunks=chunks))
+    Without ``chunks``, dask blocks are whole storage chunks stacked along frames
+    up to the block size the memory budget allows.
+    """
+    from ...io import open_zarr
+    from ...io.zarr import _open_array
+
+    arr = open_zarr(path, name=name, chunks=chunks)
+    series = to_series(arr)
+    if not direct or arr.ndim != 3:
+        return series
+    zarr_arr = _open_array(Path(os.fspath(path)), name)
+    root = Path(os.fspath(path)) / zarr_arr.path if zarr_arr.path else Path(os.fspath(path))
+    layout = direct_layout(zarr_arr, root)
+    if layout is None:
+        return series
+    backend = ZarrDirectBackend(zarr_arr.shape, zarr_arr.dtype, layout)
+    if chunks is None:
+        cf, cy, cx = layout["chunks"]
+        nf = backend.shape[0]
+        per = max(1, chunk_bytes_for_budget() // max(1, cf * cy * cx * backend.dtype.itemsize))
+        chunks = (min(nf, cf * per), min(cy, backend.shape[1]), min(cx, backend.shape[2]))
+    data = from_backend(backend, chunks=chunks, name="zarr").data
+    return series.copy(data=data)
 
 
 def _open_plain_hdf5(path, dataset=None, chunks=None):

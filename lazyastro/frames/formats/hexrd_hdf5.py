@@ -8,7 +8,10 @@ attributes of the group.
 
 from __future__ import annotations
 
+import builtins
+import mmap
 import os
+import threading
 from pathlib import Path
 
 import h5py
@@ -52,19 +55,141 @@ def sniff_hexrd_hdf5(path: Path) -> bool:
         return bool(find_image_groups(h5))
 
 
-class HexrdHDF5Backend(Backend):
-    """Reads frames of ``group/dataname`` by hyperslab; opens the file per read."""
+def raw_layout(ds: h5py.Dataset) -> tuple[int, np.ndarray] | None:
+    """Byte offsets of an unfiltered dataset's storage, for direct ``pread`` reads.
 
-    def __init__(self, path, group: str, dataname: str, shape, dtype, two_d: bool):
+    Returns ``(rows_per_chunk, offsets)`` with ``offsets[frame, row_chunk]`` the file
+    offset of ``rows_per_chunk`` full-width rows of that frame, or ``None`` when
+    the data are filtered (compressed), not native-endian, not 2-D/3-D, chunked
+    other than ``(1, rows, cols)`` with full-width rows, or not fully allocated.
+    """
+    if ds.ndim not in (2, 3) or ds.size == 0 or ds.dtype.kind not in "biuf" or not ds.dtype.isnative:
+        return None
+    shape = (1,) + ds.shape if ds.ndim == 2 else ds.shape
+    nf, ny, nx = shape
+    itemsize = ds.dtype.itemsize
+    try:
+        if ds.id.get_create_plist().get_nfilters():
+            return None
+        if ds.chunks is None:
+            base = ds.id.get_offset()
+            if base is None:
+                return None
+            offsets = base + (np.arange(nf, dtype=np.int64) * ny * nx * itemsize)[:, None]
+            return ny, offsets
+        chunks = (1,) + ds.chunks if ds.ndim == 2 else ds.chunks
+        if chunks[0] != 1 or chunks[2] != nx:
+            return None
+        rc = chunks[1]
+        nrc = -(-ny // rc)
+        offsets = np.full((nf, nrc), -1, dtype=np.int64)
+
+        def visit(info):
+            off = info.chunk_offset if ds.ndim == 3 else (0,) + tuple(info.chunk_offset)
+            offsets[off[0], off[1] // rc] = info.byte_offset
+
+        ds.id.chunk_iter(visit)
+    except (AttributeError, TypeError, RuntimeError, ValueError):  # old h5py/HDF5: no chunk_iter
+        return None
+    if (offsets < 0).any():
+        return None
+    return rc, offsets
+
+
+_FDS: dict = {}
+_FD_LOCK = threading.Lock()
+
+
+def _cached_fd(path: str) -> int:
+    """A read-only file descriptor per (path, mtime, size), shared by threads (``pread`` is positional)."""
+    st = os.stat(path)
+    key = (path, st.st_mtime_ns, st.st_size)
+    with _FD_LOCK:
+        fd = _FDS.get(key)
+        if fd is None:
+            for old in [k for k in _FDS if k[0] == path]:
+                os.close(_FDS.pop(old))
+            fd = _FDS[key] = os.open(path, os.O_RDONLY)
+        return fd
+
+
+def _pread_into(fd: int, buf: np.ndarray, offset: int) -> None:
+    view = memoryview(buf).cast("B")
+    done = 0
+    while done < len(view):
+        n = os.preadv(fd, [view[done:]], offset + done)
+        if n <= 0:
+            raise OSError(f"short read at offset {offset + done}")
+        done += n
+
+
+def _mapped(fd, offsets, rc, row_bytes, start, stop, r0, r1, dtype, nx):
+    """Frames ``start:stop``, rows ``r0:r1`` as a copy-on-write memory map, if evenly strided.
+
+    The file's pages are used in place (no copy, no fresh memory to fault in);
+    the array is writable (private pages are made on write) and the mapping is
+    released with the array. ``None`` when the storage is not evenly strided.
+    """
+    c0, c1 = r0 // rc, (r1 - 1) // rc
+    offs = offsets[start:stop, c0 : c1 + 1]
+    first = int(offs[0, 0]) + (r0 - c0 * rc) * row_bytes
+    fstride = int(offs[1, 0] - offs[0, 0]) if stop - start > 1 else 0
+    expect = offs[0, 0] + np.arange(stop - start)[:, None] * fstride + np.arange(c1 - c0 + 1)[None, :] * rc * row_bytes
+    if not np.array_equal(offs, expect) or fstride < 0:
+        return None
+    n = stop - start
+    end = first + (n - 1) * fstride + (r1 - r0) * row_bytes
+    base = first - first % mmap.ALLOCATIONGRANULARITY
+    try:
+        mm = mmap.mmap(fd, end - base, offset=base, access=mmap.ACCESS_COPY)
+    except (OSError, ValueError):
+        return None
+    return np.ndarray((n, r1 - r0, nx), dtype, buffer=mm, offset=first - base,
+                      strides=(fstride, row_bytes, dtype.itemsize))
+
+
+class HexrdHDF5Backend(Backend):
+    """Reads frames of ``group/dataname``.
+
+    Unfiltered data (the legacy writer with ``gzip=0``, or contiguous datasets) are
+    read with ``pread`` straight into the output at the byte offsets HDF5 reports:
+    no HDF5 library call per read, so reads run in parallel in threads (h5py holds
+    a global lock). Compressed data go through h5py (hyperslab reads, serialised).
+    """
+
+    def __init__(self, path, group: str, dataname: str, shape, dtype, two_d: bool, raw=None):
         self.path = os.fspath(path)
         self.group, self.dataname = group, dataname
         self.shape, self.dtype, self.two_d = tuple(shape), np.dtype(dtype), two_d
+        self.raw = raw
 
     def read_region(self, start, stop, rows, cols):
+        if self.raw is not None:
+            return self._read_raw(start, stop, rows, cols)
         ds = cached_h5(self.path)[self.group][self.dataname]
         if self.two_d:
             return ds[rows, cols][None]
         return ds[start:stop, rows, cols]
+
+    def _read_raw(self, start, stop, rows, cols):
+        rc, offsets = self.raw
+        _, ny, nx = self.shape
+        r0, r1, rstep = rows.indices(ny) if isinstance(rows, slice) else (0, ny, 1)
+        full_cols = isinstance(cols, slice) and cols.indices(nx) == (0, nx, 1)
+        if rstep != 1 or not isinstance(rows, slice):
+            return self._read_raw(start, stop, slice(None), cols)[:, rows]
+        r1 = builtins.max(r0, r1)
+        fd = _cached_fd(self.path)
+        row_bytes = nx * self.dtype.itemsize
+        view = _mapped(fd, offsets, rc, row_bytes, start, stop, r0, r1, self.dtype, nx) if r1 > r0 else None
+        if view is not None:
+            return view if full_cols else view[:, :, cols]
+        out = np.empty((stop - start, r1 - r0, nx), self.dtype)
+        for f in range(start, stop):
+            for c in range(r0 // rc, -(-r1 // rc) if r1 > r0 else r0 // rc):
+                a, b = builtins.max(r0, c * rc), builtins.min(r1, (c + 1) * rc)
+                _pread_into(fd, out[f - start, a - r0 : b - r0], int(offsets[f, c]) + (a - c * rc) * row_bytes)
+        return out if full_cols else out[:, :, cols]
 
     def read(self, start, stop):
         return self.read_region(start, stop, slice(None), slice(None))
@@ -79,9 +204,12 @@ def _attr_value(v):
 
 
 def open_hexrd_hdf5(
-    path, group: str | None = None, dataname: str = "images", chunks=None
+    path, group: str | None = None, dataname: str = "images", chunks=None, direct: bool = True
 ) -> xr.DataArray:
     """Open a legacy hexrd HDF5 series lazily; ``group`` is auto-detected if unique.
+
+    ``direct=True`` reads uncompressed data by byte offset (parallel in threads,
+    see :class:`HexrdHDF5Backend`); ``direct=False`` always goes through h5py.
 
     >>> s = open_hexrd_hdf5("series.h5")  # doctest: +SKIP
     >>> s.dims
@@ -110,7 +238,8 @@ def open_hexrd_hdf5(
         shape = (1,) + ds.shape if two_d else ds.shape
         meta = {k: _attr_value(v) for k, v in h5[group].attrs.items()}
         dtype = ds.dtype
-    backend = HexrdHDF5Backend(p, group, dataname, shape, dtype, two_d)
+        raw = raw_layout(ds) if direct else None
+    backend = HexrdHDF5Backend(p, group, dataname, shape, dtype, two_d, raw=raw)
     return from_backend(backend, meta=meta, chunks=chunks, name="hexrd-hdf5")
 
 
