@@ -3,7 +3,7 @@
 For simulated files of 1, 25, 1000 and 4000 skips it prints files/s and peak RSS of
 ``lazyastro.skipper.compute_statistics`` next to a same-run baseline that loads the whole
 cube with numpy and computes the same statistics eagerly (same kernels, one block).
-Each measurement runs in a fresh subprocess (peak RSS from ``getrusage``). The memory
+Each measurement runs in a fresh subprocess (peak RSS = ``VmHWM`` after resetting the mark). The memory
 budget is set small (default 64 MiB) so that the 4000-skip file is larger than it.
 
     python benchmarks/skipper_stats.py                 # default sizes
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -25,8 +24,8 @@ from pathlib import Path
 CASES = [(1, 16), (25, 16), (1000, 2), (4000, 1)]  # (nskips, files)
 
 
-def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+def _mib(n: int) -> float:
+    return n / 2**20
 
 
 def _eager(path: str) -> dict:
@@ -63,8 +62,10 @@ def _eager(path: str) -> dict:
 def worker(mode: str, paths: list[str], budget: str) -> None:
     import lazyastro
     from lazyastro import skipper
+    from lazyastro.core.memory import current_rss, peak_rss, reset_peak_rss
 
-    base = _rss_mib()
+    reset_peak_rss()  # the mark is inherited from the parent through fork
+    base = _mib(current_rss())
     t0 = time.perf_counter()
     if mode == "lazy":
         with lazyastro.set_options(memory_budget=budget, progress=False):
@@ -72,7 +73,7 @@ def worker(mode: str, paths: list[str], budget: str) -> None:
     else:
         rows = [_eager(p) for p in paths]
     dt = time.perf_counter() - t0
-    print(json.dumps({"time": dt, "rss": _rss_mib(), "base": base,
+    print(json.dumps({"time": dt, "rss": _mib(peak_rss()), "base": base,
                       "skNoise": rows[0]["skNoise"], "imgNoise": rows[0]["imgNoise"]}))
 
 
