@@ -30,7 +30,7 @@ from ..core.errors import FormatError, InputNotFoundError, ParameterError, Unsup
 from ..core.metadata import header_from_attrs
 from .common import as_dask, block_slices, default_dims, wrap
 
-__all__ = ["open_fits", "to_fits", "sniff_fits", "fits_layout"]
+__all__ = ["open_fits", "to_fits", "sniff_fits", "fits_layout", "apply_scaling"]
 
 BLOCK = 2880
 _BITPIX_DTYPE = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
@@ -149,7 +149,8 @@ def _run_axis(shape: tuple[int, ...], slices: tuple[slice, ...]) -> int:
     return max(k - 1, 0)
 
 
-def _scale(raw: np.ndarray, lay: dict) -> np.ndarray:
+def apply_scaling(raw: np.ndarray, lay: dict) -> np.ndarray:
+    """Raw FITS values -> physical values (BZERO/BSCALE/BLANK of :func:`fits_layout`'s ``lay``)."""
     out = np.dtype(lay["dtype"])
     if lay["unsigned"]:
         # Flip the sign bit: exact and cheap (BZERO = 2**(bits-1)).
@@ -195,7 +196,7 @@ def _read_block(lay: dict, slices: tuple[slice, ...]) -> np.ndarray:
                 if not n:
                     raise FormatError("file shrank while reading (truncated FITS data)", lay["path"])
                 got += n
-    return _scale(raw, lay)
+    return apply_scaling(raw, lay)
 
 
 def _read_task(lay: dict, block_info=None) -> np.ndarray:

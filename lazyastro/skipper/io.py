@@ -24,7 +24,7 @@ from dask.base import tokenize
 
 from ..core.chunking import chunk_bytes_for_budget
 from ..core.errors import FormatError, InputNotFoundError, ParameterError
-from ..io.fits import fits_layout
+from ..io.fits import apply_scaling, fits_layout
 
 __all__ = ["open", "average", "skipper_layout", "skipper_chunks", "sniff_skipper", "SKIP_KEY"]
 
@@ -91,28 +91,6 @@ def skipper_chunks(
     return (int(rows), ncols, 1)
 
 
-def _decode(raw: np.ndarray, lay: dict) -> np.ndarray:
-    """Big-endian raw FITS values -> physical values (BZERO/BSCALE/BLANK applied)."""
-    out = np.dtype(lay["dtype"])
-    if lay["unsigned"]:
-        bits = raw.dtype.itemsize * 8
-        native = raw.astype(raw.dtype.newbyteorder("="), copy=False)
-        if bits == 8:
-            return (native.view(np.uint8) ^ np.uint8(0x80)).view(np.int8)
-        sign = np.array(1 << (bits - 1), dtype=f"uint{bits}")
-        return (native.view(f"uint{bits}") ^ sign).astype(out, copy=False)
-    if lay["bscale"] != 1 or lay["bzero"] != 0:
-        data = raw.astype(out)
-        if lay["bscale"] != 1:
-            data *= out.type(lay["bscale"])
-        if lay["bzero"] != 0:
-            data += out.type(lay["bzero"])
-        if lay["blank"] is not None:
-            data[raw == lay["blank"]] = np.nan
-        return data
-    return raw.astype(out, copy=False)
-
-
 def read_block(lay: dict, rows: slice, cols: slice, skips: slice) -> np.ndarray:
     """Read ``data[rows, cols, skips]`` from the file, mapping a few MiB of rows at a time."""
     nrows, ncols, nskips = lay["shape"]
@@ -132,7 +110,7 @@ def read_block(lay: dict, rows: slice, cols: slice, skips: slice) -> np.ndarray:
             lay["path"], dtype=raw_dtype, mode="r", offset=lay["offset"] + g0 * row_bytes,
             shape=(g1 - g0, ncols, nskips),
         )
-        out[g0 - r0 : g1 - r0] = _decode(np.array(mm[:, cols, skips]), lay)
+        out[g0 - r0 : g1 - r0] = apply_scaling(np.array(mm[:, cols, skips]), lay)
         del mm  # unmap: file pages stop counting towards this process's memory
     return out
 
