@@ -1,18 +1,23 @@
 """Benchmark: statistics over the frames of an image series larger than the memory budget.
 
-Writes a synthetic uint16 series as Zarr and as legacy hexrd HDF5, then times each
-statistic, each in a fresh subprocess (peak RSS from ``getrusage``), for:
+Writes a synthetic uint16 series as Zarr (Blosc LZ4, chunks of 8 frames x a band
+of rows x all columns) and as legacy hexrd HDF5 (one frame per chunk, uncompressed;
+``--sources zarr,hdf5,hdf5-gzip`` adds the legacy writer's gzip+shuffle), then
+times each statistic, each method in a fresh subprocess, for:
 
 * ``lazyastro``  -- ``lazyastro.frames`` graphs (threads scheduler, memory budget set);
 * ``numpy-RAM``  -- NumPy on the whole series already loaded in RAM (load not timed);
 * ``legacy``     -- the legacy approach: a Python loop over frames read one by one
-  (``np.maximum``/accumulation), percentiles by row bands with ``np.percentile``.
+  with h5py (``np.maximum``/accumulation), percentiles by row bands with ``np.percentile``.
 
-Ratios are throughput ratios (baseline time / lazyastro time; > 1 means lazyastro
-is faster). ``RSS+`` is the peak RSS above the process's RSS after imports.
+Times are the best of ``--repeat`` runs (the data are in the page cache after the
+first); ratios are throughput ratios (baseline time / lazyastro time; > 1 means
+lazyastro is faster). ``RSS+`` is the peak RSS above the process's RSS after
+imports (kernel high-water mark, reset before timing), over all repeats.
 
-    python benchmarks/frames_stats.py                      # 64 x 1024 x 1024, budget 32 MiB
-    python benchmarks/frames_stats.py --frames 200 --size 2048 --budget 400MiB
+    python benchmarks/frames_stats.py                  # 200 x 2048 x 2048 uint16 (1.6 GB), budget 400 MiB
+    python benchmarks/frames_stats.py --quick          # 64 x 1024 x 1024 (128 MiB), budget 32 MiB
+    python benchmarks/frames_stats.py --workdir /tmp/fs --keep   # reuse the written data next time
 """
 
 from __future__ import annotations
@@ -31,87 +36,90 @@ ROOT = Path(__file__).resolve().parents[1]
 STATS = ("max", "min", "mean", "median")
 
 
-class PeakRSS:
-    """Sample this process's RSS every few milliseconds (ru_maxrss is inherited across exec)."""
-
-    def __init__(self, interval: float = 0.005):
-        import threading
-
-        import psutil
-
-        self.proc, self.interval, self.peak = psutil.Process(), interval, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            self._stop.wait(self.interval)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
 
 
-def _current_rss_mib() -> float:
-    import psutil
+def zarr_rows(frames: int, size: int, budget: str, threads: int) -> int:
+    """Zarr chunk rows: the power of two at most the median's band height (bands then read whole chunks)."""
+    from lazyastro.core.config import parse_bytes
+    from lazyastro.frames.stats import band_rows
 
-    return psutil.Process().memory_info().rss / 2**20
+    rows = band_rows(frames, size, size, 2, budget=parse_bytes(budget), workers=threads)
+    return 1 << (max(1, rows).bit_length() - 1)
 
 
-def make_data(workdir: Path, frames: int, size: int, budget: str) -> dict:
-    """Write the synthetic series (Zarr + legacy HDF5) frame batch by frame batch."""
+def make_data(workdir: Path, frames: int, size: int, budget: str, threads: int, sources) -> dict:
+    """Write the synthetic series (Zarr + legacy HDF5) frame batch by frame batch; reuse if present."""
     import dask.array as da
     import numpy as np
 
     import lazyastro.frames as lf
     from lazyastro.core.config import set_options
 
+    rows = zarr_rows(frames, size, budget, threads)
+    paths = {"zarr": workdir / f"series-{frames}x{size}-r{rows}.zarr",
+             "hdf5": workdir / f"series-{frames}x{size}.h5", "hdf5-gzip": workdir / f"series-{frames}x{size}-gz.h5"}
     rng = da.random.default_rng(0)
     data = rng.poisson(100, size=(frames, size, size), chunks=(4, size, size)).astype(np.uint16)
-    with set_options(memory_budget=budget, progress=False):
-        lf.write_series(data, workdir / "series.zarr", chunks=(8, 32, size), overwrite=True)
-        lf.write_series(data, workdir / "series.h5", format="hdf5", gzip=0, overwrite=True)
-    return {"zarr": str(workdir / "series.zarr"), "hdf5": str(workdir / "series.h5")}
+    with set_options(memory_budget="512MiB", progress=False):
+        for src in sources:
+            p = paths[src]
+            if p.exists():
+                continue
+            t0 = time.perf_counter()
+            if src == "zarr":
+                lf.write_series(data, p, chunks=(8, rows, size))
+                what = f"Zarr (Blosc LZ4, chunks 8 x {rows} x {size})"
+            else:
+                lf.write_series(data, p, format="hdf5", gzip=1 if src == "hdf5-gzip" else 0)
+                what = "legacy HDF5 (1 frame per chunk, " + ("gzip 1 + shuffle)" if src == "hdf5-gzip" else "uncompressed)")
+            print(f"wrote {what} in {time.perf_counter() - t0:.1f} s", flush=True)
+    return {k: str(v) for k, v in paths.items()}
 
 
-def run_one(method: str, stat: str, source: str, budget: str, threads: int) -> dict:
-    """Time one (method, stat) in this process; returns seconds and peak RSS."""
+def run_one(method: str, stat: str, source: str, budget: str, threads: int, repeat: int) -> dict:
+    """Time one (method, stat) in this process: best of ``repeat`` runs, peak RSS over all."""
     import dask
 
     import lazyastro.frames as lf
     from lazyastro.core.config import set_options
     from lazyastro.core.execution import compute
+    from lazyastro.core.memory import current_rss, peak_rss, reset_peak_rss
 
+    times = []
     if method == "lazyastro":
         with set_options(memory_budget=budget, scheduler="threads", progress=False), \
                 dask.config.set(num_workers=threads):
             s = lf.open(source)
-            compute(lf.max(s.isel(frame=slice(0, 1), y=slice(0, 8))).data)  # warm-up: imports, pools
-            base = _current_rss_mib()
-            with PeakRSS() as rss:
+            compute(getattr(lf, stat)(s.isel(y=slice(0, 8))).data)  # warm-up: imports, pools, code paths
+            base = current_rss()
+            reset_peak_rss()
+            for _ in range(repeat):
                 t0 = time.perf_counter()
                 (out,) = compute(getattr(lf, stat)(s).data)
-                dt = time.perf_counter() - t0
-        shape, dtype = s.shape, s.dtype
-        return _result(dt, rss, base, shape, dtype, out)
-    base = _current_rss_mib()
-    with PeakRSS() as rss:
+                times.append(time.perf_counter() - t0)
+            peak = peak_rss()
+        return _result(min(times), peak, base, s.shape, s.dtype, out, times, s.data.chunksize)
+    base = current_rss()
+    reset_peak_rss()
+    for _ in range(repeat):
         dt, shape, dtype, out = _baseline(method, stat, source, budget)
-    return _result(dt, rss, base, shape, dtype, out)
+        times.append(dt)
+    return _result(min(times), peak_rss(), base, shape, dtype, out, times, None)
 
 
-def _result(dt, rss, base, shape, dtype, out) -> dict:
+def _result(dt, peak, base, shape, dtype, out, times, chunks) -> dict:
     import numpy as np
 
     nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    return {"seconds": dt, "peak_rss_mib": rss.peak / 2**20, "base_rss_mib": base, "bytes": nbytes,
-            "checksum": float(np.asarray(out, dtype=np.float64).sum())}
+    out = np.asarray(out, dtype=np.float64)
+    return {"seconds": dt, "times": times, "peak_rss_mib": peak / 2**20, "base_rss_mib": base / 2**20,
+            "bytes": nbytes, "chunks": chunks, "checksum": float(out.sum()),
+            "digest": __import__("hashlib").sha1(out.astype(np.float32).tobytes()).hexdigest()}
 
 
 def _baseline(method, stat, source, budget):
@@ -158,8 +166,8 @@ def _baseline(method, stat, source, budget):
     return dt, shape, dtype, out
 
 
-def _child(method, stat, source, budget, threads) -> dict:
-    cmd = [sys.executable, __file__, "--child", json.dumps([method, stat, source, budget, threads])]
+def _child(method, stat, source, budget, threads, repeat) -> dict:
+    cmd = [sys.executable, __file__, "--child", json.dumps([method, stat, source, budget, threads, repeat])]
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if res.returncode:
@@ -169,12 +177,14 @@ def _child(method, stat, source, budget, threads) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--frames", type=int, default=64)
-    p.add_argument("--size", type=int, default=1024, help="frame rows = cols")
+    p.add_argument("--frames", type=int, default=None, help="default 200 (64 with --quick)")
+    p.add_argument("--size", type=int, default=None, help="frame rows = cols; default 2048 (1024 with --quick)")
     p.add_argument("--budget", default=None, help="memory budget (default: a quarter of the series)")
+    p.add_argument("--quick", action="store_true", help="small series: 64 x 1024 x 1024")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best time counts")
     p.add_argument("--stats", default=",".join(STATS))
-    p.add_argument("--sources", default="zarr,hdf5")
+    p.add_argument("--sources", default="zarr,hdf5", help="zarr, hdf5 (uncompressed), hdf5-gzip")
     p.add_argument("--workdir", default=None, help="where to write the data (default: a temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the data")
     p.add_argument("--json", default=None, help="also write the rows as JSON here")
@@ -184,35 +194,44 @@ def main(argv=None) -> int:
         print(json.dumps(run_one(*json.loads(args.child))))
         return 0
 
-    series_bytes = args.frames * args.size * args.size * 2
+    frames = args.frames or (64 if args.quick else 200)
+    size = args.size or (1024 if args.quick else 2048)
+    series_bytes = frames * size * size * 2
     budget = args.budget or f"{series_bytes // 4}"
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="lazyastro-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(ROOT))
     from lazyastro.core.config import format_bytes, parse_bytes
 
-    print(f"series {args.frames} x {args.size} x {args.size} uint16 = {format_bytes(series_bytes)}, "
+    sources = args.sources.split(",")
+    print(f"series {frames} x {size} x {size} uint16 = {format_bytes(series_bytes)}, "
           f"memory budget {format_bytes(parse_bytes(budget))} "
-          f"({series_bytes / parse_bytes(budget):.1f}x), {args.threads} threads; data in {workdir}")
+          f"({series_bytes / parse_bytes(budget):.1f}x), {args.threads} threads, best of {args.repeat}; "
+          f"{os.cpu_count()} CPUs, load average {_load()}; data in {workdir}", flush=True)
     t0 = time.perf_counter()
-    paths = make_data(workdir, args.frames, args.size, budget)
-    print(f"wrote Zarr (lz4, chunks 8x32x{args.size}) and legacy HDF5 (uncompressed, 1 frame per chunk) "
-          f"in {time.perf_counter() - t0:.1f} s")
+    paths = make_data(workdir, frames, size, budget, args.threads,
+                      list(dict.fromkeys(["hdf5"] + sources)))
     rows = []
     for stat in args.stats.split(","):
-        base = {m: _child(m, stat, paths["hdf5"], budget, args.threads) for m in ("numpy-RAM", "legacy")}
-        for src in args.sources.split(","):
-            r = _child("lazyastro", stat, paths[src], budget, args.threads)
+        base = {m: _child(m, stat, paths["hdf5"], budget, args.threads, args.repeat) for m in ("numpy-RAM", "legacy")}
+        for src in sources:
+            r = _child("lazyastro", stat, paths[src], budget, args.threads, args.repeat)
             for ref in base.values():
-                if abs(ref["checksum"] - r["checksum"]) > 1e-6 * max(1.0, abs(ref["checksum"])) and stat != "mean":
+                exact = stat != "mean"
+                if exact and ref["digest"] != r["digest"] or \
+                        abs(ref["checksum"] - r["checksum"]) > 1e-6 * max(1.0, abs(ref["checksum"])):
                     raise SystemExit(f"{stat}: lazyastro result differs from the baseline")
             rows.append({"stat": stat, "method": f"lazyastro/{src}", **r,
                          "x_numpy": base["numpy-RAM"]["seconds"] / r["seconds"],
                          "x_legacy": base["legacy"]["seconds"] / r["seconds"]})
+            print(f"  {stat} {src}: {r['seconds']:.2f} s", flush=True)
         for m, r in base.items():
             rows.append({"stat": stat, "method": f"{m}/hdf5", **r, "x_numpy": None, "x_legacy": None})
-    hdr = f"{'stat':<7} {'method':<16} {'time s':>8} {'MB/s':>8} {'peak RSS MiB':>13} {'RSS+ MiB':>9} " \
-          f"{'x numpy':>8} {'x legacy':>9}"
+    budget_mib = parse_bytes(budget) / 2**20
+    print(f"\nload average at the end {_load()}; total {time.perf_counter() - t0:.0f} s; "
+          f"budget {budget_mib:.0f} MiB")
+    hdr = f"{'stat':<7} {'method':<20} {'time s':>8} {'MB/s':>8} {'peak RSS MiB':>13} {'RSS+ MiB':>9} " \
+          f"{'RSS+/budget':>11} {'x numpy':>8} {'x legacy':>9}"
     print(hdr)
     print("-" * len(hdr))
 
@@ -220,8 +239,9 @@ def main(argv=None) -> int:
         return f"{v:8.2f}" if v is not None else f"{'':>8}"
 
     for r in rows:
-        print(f"{r['stat']:<7} {r['method']:<16} {r['seconds']:8.2f} {r['bytes'] / r['seconds'] / 1e6:8.0f} "
-              f"{r['peak_rss_mib']:13.0f} {r['peak_rss_mib'] - r['base_rss_mib']:9.0f} "
+        plus = r["peak_rss_mib"] - r["base_rss_mib"]
+        print(f"{r['stat']:<7} {r['method']:<20} {r['seconds']:8.2f} {r['bytes'] / r['seconds'] / 1e6:8.0f} "
+              f"{r['peak_rss_mib']:13.0f} {plus:9.0f} {plus / budget_mib:11.2f} "
               f"{fmt(r['x_numpy'])} {fmt(r['x_legacy']):>9}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))

@@ -85,15 +85,16 @@ def _fch5_writer(series, path, **kw):
     return write_frame_cache(series, path, style="fch5", **kw)
 
 
-register_format("hexrd-hdf5", open_hexrd_hdf5, write_hexrd_hdf5, sniff=sniff_hexrd_hdf5,
+# Specific legacy layouts are sniffed before the generic containers (HDF5, YAML, directories).
+register_format("hexrd-hdf5", open_hexrd_hdf5, write_hexrd_hdf5, sniff=sniff_hexrd_hdf5, priority=10,
                 description="legacy hexrd image series: HDF5 group holding an 'images' dataset")
-register_format("frame-cache", open_frame_cache, _npz_writer, extensions=(".npz",), sniff=sniff_npz_cache,
+register_format("frame-cache", open_frame_cache, _npz_writer, extensions=(".npz",), sniff=sniff_npz_cache, priority=10,
                 description="legacy hexrd sparse frame cache (npz; also reads fch5/yml)")
 register_format("frame-cache-fch5", open_fch5_cache, _fch5_writer, extensions=(".fch5",),
-                sniff=sniff_fch5_cache, description="legacy hexrd sparse frame cache, HDF5 'fch5' style")
-register_format("frame-cache-yml", open_yml_cache, sniff=sniff_yml_cache,
+                sniff=sniff_fch5_cache, priority=11, description="legacy hexrd sparse frame cache, HDF5 'fch5' style")
+register_format("frame-cache-yml", open_yml_cache, sniff=sniff_yml_cache, priority=10,
                 description="deprecated hexrd frame-cache YAML index (read only)")
-register_format("image-files", open_image_files, sniff=sniff_image_files,
+register_format("image-files", open_image_files, sniff=sniff_image_files, priority=10,
                 description="legacy hexrd image-files YAML (FITS/TIFF/PNG frames)")
-register_format("fits-files", open_fits_files, sniff=sniff_fits_files,
+register_format("fits-files", open_fits_files, sniff=sniff_fits_files, priority=5,
                 description="directory of FITS files, one frame per file")

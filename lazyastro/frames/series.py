@@ -57,6 +57,11 @@ class Backend:
             key = (key,)
         key = key + (slice(None),) * (3 - len(key))
         fr, rows, cols = key
+        if isinstance(fr, int | np.integer):
+            i = int(fr) + (self.shape[0] if fr < 0 else 0)
+            if not 0 <= i < self.shape[0]:
+                raise IndexError(f"frame {fr} out of range for {self.shape[0]} frames")
+            return self[i : i + 1, rows, cols][0]
         if not (isinstance(fr, slice) and fr.step in (None, 1)):
             idx = np.arange(self.shape[0])[fr]
             return np.stack([self[int(i), rows, cols] for i in np.atleast_1d(idx)])[
