@@ -181,9 +181,12 @@ class HexrdHDF5Backend(Backend):
         r1 = builtins.max(r0, r1)
         fd = _cached_fd(self.path)
         row_bytes = nx * self.dtype.itemsize
-        view = _mapped(fd, offsets, rc, row_bytes, start, stop, r0, r1, self.dtype, nx) if r1 > r0 else None
-        if view is not None:
-            return view if full_cols else view[:, :, cols]
+        # Whole frames are mapped (every mapped page is used); partial rows are read with pread,
+        # since the kernel may map (and count in RSS) far more of the file than a band touches.
+        if r0 == 0 and r1 == ny:
+            view = _mapped(fd, offsets, rc, row_bytes, start, stop, r0, r1, self.dtype, nx)
+            if view is not None:
+                return view if full_cols else view[:, :, cols]
         out = np.empty((stop - start, r1 - r0, nx), self.dtype)
         for f in range(start, stop):
             for c in range(r0 // rc, -(-r1 // rc) if r1 > r0 else r0 // rc):
