@@ -180,9 +180,10 @@ _CHILD = textwrap.dedent("""
             dask.config.set(num_workers=2):
         s = lf.open(path, direct=direct)
         compute(getattr(lf, stat)(s.isel(y=slice(0, 4))).data)  # warm-up: first-use costs of the code path
+        lazy = getattr(lf, stat)(s)  # the budget governs execution; the graph is built first
         base = current_rss()
         reset_peak_rss()
-        (out,) = compute(getattr(lf, stat)(s).data)
+        (out,) = compute(lazy.data)
         print(json.dumps({"peak": peak_rss() - base, "sum": float(np.asarray(out, np.float64).sum())}))
 """)
 
