@@ -328,7 +328,7 @@ def _private_copy(arr: da.Array, token: str) -> da.Array:
 
 
 def _band_graph(data: da.Array, qs: np.ndarray, scalar: bool, nan: bool, method: str,
-                rows: int, dtype) -> da.Array:
+                rows: int, dtype, source: da.Array | None = None) -> da.Array:
     """One task per row band, reading every frame block of that band itself.
 
     Each band reads through a private copy of the input graph (only its rows), and
@@ -341,7 +341,15 @@ def _band_graph(data: da.Array, qs: np.ndarray, scalar: bool, nan: bool, method:
     q = float(qs) if scalar else qs
     name = "band-percentile-" + tokenize(data, qs.tolist(), nan, method, rows, np.dtype(dtype).str)
     layer: dict = {}
+    # ``source``: the reader's array that ``data`` is the first frames of (``nframes``)
+    backend_key = _plain_backend(source if source is not None else data, nf)
     for b, r0 in enumerate(starts):
+        key = (name, b, 0) if scalar else (name, 0, b, 0)
+        if backend_key is not None:
+            # a file reader straight from the source: one read of the band's rows, all frames
+            read = ts.Task(None, _read_band, ts.TaskRef(backend_key), r0, r0 + sizes[b], nf)
+            layer[key] = ts.Task(key, _band_task, q, nan, method, np.dtype(dtype).str, read)
+            continue
         band = data[:, r0 : r0 + sizes[b], :]
         if len(band.chunks[1]) > 1 or len(band.chunks[2]) > 1:
             band = band.rechunk({1: -1, 2: -1})
@@ -349,11 +357,37 @@ def _band_graph(data: da.Array, qs: np.ndarray, scalar: bool, nan: bool, method:
         graph, nodes = _inlined_blocks(band)
         layer.update(graph)
         pieces = [nodes[(band.name, i, 0, 0)] for i in range(len(band.chunks[0]))]
-        key = (name, b, 0) if scalar else (name, 0, b, 0)
         layer[key] = ts.Task(key, _band_task, q, nan, method, np.dtype(dtype).str, *pieces)
+    if backend_key is not None:
+        src = source if source is not None else data
+        layer[backend_key] = ts.convert_legacy_graph(dict(src.__dask_graph__()))[backend_key]
     graph = HighLevelGraph.from_collections(name, layer, dependencies=())
     chunks = (sizes, (nx,)) if scalar else ((len(qs),), sizes, (nx,))
     return da.Array(graph, name, chunks=chunks, dtype=dtype, meta=np.empty((0,) * len(chunks), dtype))
+
+
+def _plain_backend(data: da.Array, nframes: int | None = None):
+    """Key of the :class:`Backend` data node if ``data`` is exactly a reader's array, else ``None``.
+
+    With ``nframes``, the reader must have at least that many frames of the same shape.
+    """
+    from .series import Backend
+
+    graph = data.__dask_graph__()
+    if len(graph.layers) > 2 or not all(str(n).endswith(data.name) for n in graph.layers):
+        return None  # a reader's array: its own layer plus the "original-" data node, nothing applied
+    dsk = dict(graph)
+    found = [k for k, v in dsk.items() if isinstance(getattr(v, "value", v), Backend)]
+    if len(found) != 1:
+        return None
+    backend = getattr(dsk[found[0]], "value", dsk[found[0]])
+    if tuple(backend.shape) != tuple(data.shape) or (nframes is not None and nframes > backend.shape[0]):
+        return None
+    return found[0]
+
+
+def _read_band(backend, r0: int, r1: int, nframes: int) -> np.ndarray:
+    return backend[:nframes, r0:r1, :]
 
 
 def _band_task(q, nan, method, dtype, *pieces):
@@ -382,7 +416,8 @@ def percentile(series, q, nframes: int = 0, *, method: str = "linear", band_byte
         out_bytes = 2 * ny * nx * np.dtype(dtype).itemsize * qs.size
         rows = band_rows(nf, ny, nx, s.dtype.itemsize, budget=builtins.max(1, memory_budget() - out_bytes))
     rows = _align_rows(rows, s.data.chunks[1])
-    data = _band_graph(s.data, qs, scalar, _nan, method, rows, dtype)
+    full = as_series(series)
+    data = _band_graph(s.data, qs, scalar, _nan, method, rows, dtype, source=full.data)
     name = ("nan" if _nan else "") + "percentile"
     out = _image(s, data, name, q=qs.tolist(), band_rows=rows)
     if not scalar:
