@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 from ..core.config import format_bytes
 from ..core.errors import ParameterError
@@ -35,6 +36,13 @@ def _reader_kwargs(args: argparse.Namespace, fmt: str) -> dict:
 
 def open_input(args: argparse.Namespace, path: str):
     fmt = args.input_format or registry.detect_format(path)
+    if getattr(args, "dataset", None) and not args.input_format and fmt != "hdf5":
+        # --dataset names one HDF5 dataset: read it as plain HDF5 even if the file also
+        # matches a legacy layout (e.g. a hexrd image series).
+        if registry.get_format("hdf5").sniff(Path(path)):
+            fmt = "hdf5"
+        else:
+            raise ParameterError(f"--dataset applies to HDF5 input, but this is {fmt}")
     return fmt, registry.open(path, format=fmt, **_reader_kwargs(args, fmt))
 
 
