@@ -26,14 +26,16 @@ from ..core.errors import FormatError, IncompleteOutputError, InputNotFoundError
 from ..core.metadata import json_attrs
 from .common import as_dask, block_slices, default_dims, wrap
 
-__all__ = ["open_zarr", "to_zarr", "sniff_zarr", "make_codecs"]
+__all__ = ["open_zarr", "open_zarr_array", "to_zarr", "sniff_zarr", "make_codecs"]
 
 
 def sniff_zarr(path: Path) -> bool:
     return path.is_dir() and any((path / n).exists() for n in ("zarr.json", ".zarray", ".zgroup"))
 
 
-def _open_array(path: Path, name: str | None):
+def open_zarr_array(path: str | os.PathLike, name: str | None = None):
+    """The ``zarr.Array`` at ``path`` (or the one named/only array of a group), with clear errors."""
+    path = Path(path)
     if not path.exists():
         if partial_path(path).exists():
             raise IncompleteOutputError(
@@ -70,7 +72,7 @@ def open_zarr(
     >>> series = lazyastro.open_zarr("series.zarr")  # doctest: +SKIP
     """
     path = Path(path)
-    arr = _open_array(path, name)
+    arr = open_zarr_array(path, name)
     attrs = dict(arr.attrs)
     dims = getattr(arr.metadata, "dimension_names", None) or attrs.pop("_ARRAY_DIMENSIONS", None)
     if not dims or any(d is None for d in dims):

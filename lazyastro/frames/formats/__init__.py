@@ -59,13 +59,13 @@ def _open_zarr(path, name=None, chunks=None, direct: bool = True):
     up to the block size the memory budget allows.
     """
     from ...io import open_zarr
-    from ...io.zarr import _open_array
+    from ...io.zarr import open_zarr_array
 
     arr = open_zarr(path, name=name, chunks=chunks)
     series = to_series(arr)
     if not direct or arr.ndim != 3:
         return series
-    zarr_arr = _open_array(Path(os.fspath(path)), name)
+    zarr_arr = open_zarr_array(Path(os.fspath(path)), name)
     root = Path(os.fspath(path)) / zarr_arr.path if zarr_arr.path else Path(os.fspath(path))
     layout = direct_layout(zarr_arr, root)
     if layout is None:
