@@ -71,6 +71,11 @@ def test_demo_small(tmp_path):
     assert (tmp_path / "demo" / "stack_mean.fits").exists()
     stack = fits.getdata(tmp_path / "demo" / "stack_mean.fits")
     assert stack.shape == (256, 256) and abs(float(np.median(stack)) - 100) < 5
+    median = lazyastro.open(tmp_path / "demo" / "median.fits").values
+    cube = lazyastro.open(tmp_path / "demo" / "series.fits").values
+    np.testing.assert_array_equal(median, np.median(cube, axis=0).astype(np.float32))
+    assert (tmp_path / "demo" / "skipper" / "img_preproc_out.ecsv").exists()
+    assert "skipper: quick-look statistics" in res.stdout
 
 
 # ------------------------------------------------------------------ bad inputs
