@@ -27,7 +27,7 @@ from ..core.errors import FormatError, InputNotFoundError, ParameterError, Unsup
 from ..core.metadata import json_attrs
 from .common import as_dask, block_slices, default_dims, wrap
 
-__all__ = ["open_hdf5", "to_hdf5", "sniff_hdf5", "hdf5_compression"]
+__all__ = ["open_hdf5", "to_hdf5", "sniff_hdf5", "hdf5_compression", "open_h5file"]
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -39,7 +39,8 @@ def sniff_hdf5(path: Path) -> bool:
         return f.read(8) == HDF5_SIGNATURE
 
 
-def _h5file(path: str | os.PathLike, mode: str = "r"):
+def open_h5file(path: str | os.PathLike, mode: str = "r"):
+    """``h5py.File`` with lazyastro errors (missing file, not HDF5); Blosc/LZ4/Zstd filters registered."""
     import h5py
 
     try:
@@ -94,7 +95,7 @@ def _read_attrs(ds) -> dict:
 
 def _read_task(path: str, dataset: str, block_info=None) -> np.ndarray:
     loc = block_info[None]["array-location"]
-    with _h5file(path) as f:
+    with open_h5file(path) as f:
         return f[dataset][tuple(slice(a, b) for a, b in loc)]
 
 
@@ -113,7 +114,7 @@ def open_hdf5(
     >>> frames = lazyastro.open_hdf5("scan.h5", "imageseries/images")  # doctest: +SKIP
     """
     path = Path(path)
-    with _h5file(path) as f:
+    with open_h5file(path) as f:
         names = _list_datasets(f)
         if dataset is None:
             if len(names) != 1:

@@ -101,3 +101,16 @@ def cached_h5(path: str):
             old = _H5_CACHE.pop(next(iter(_H5_CACHE)))
             old.close()
         return h5
+
+
+def sniff_yaml_mapping(path: Path) -> dict | None:
+    """The top-level mapping of a ``.yml``/``.yaml`` file (``yaml.safe_load``), or ``None``."""
+    import yaml
+
+    if path.suffix.lower() not in (".yml", ".yaml") or not path.is_file():
+        return None
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError, OSError):
+        return None
+    return doc if isinstance(doc, dict) else None

@@ -23,9 +23,10 @@ import yaml
 
 from ...core.atomic import atomic_output
 from ...core.errors import FormatError, ParameterError, UnsupportedDtypeError
+from ...io.hdf5 import open_h5file
 from ..kernels import densify, sparsify
 from ..series import Backend, as_series, from_backend
-from ._common import cached_h5, iter_frame_batches, require_file, series_to_meta
+from ._common import cached_h5, iter_frame_batches, require_file, series_to_meta, sniff_yaml_mapping
 
 __all__ = [
     "open_frame_cache",
@@ -182,14 +183,8 @@ def _read_h5_meta(group) -> dict:
 
 def open_fch5_cache(path, group: str | None = None, chunks=None) -> xr.DataArray:
     """Open a legacy ``fch5`` frame cache (HDF5, version attribute 1) lazily."""
-    import hdf5plugin  # noqa: F401
-
     p = require_file(path)
-    try:
-        h5 = h5py.File(p, "r")
-    except OSError as exc:
-        raise FormatError(f"not a readable HDF5 file ({exc})", p) from exc
-    with h5:
+    with open_h5file(p) as h5:
         g = h5[group] if group else h5
         version = h5.attrs.get("HEXRD_FRAMECACHE_VERSION", g.attrs.get("HEXRD_FRAMECACHE_VERSION"))
         if version is None or int(np.asarray(version).ravel()[0]) != FCH5_VERSION:
@@ -230,13 +225,8 @@ def _resolve_meta(meta: dict, base: Path, path) -> dict:
 
 def sniff_yml_cache(path: Path) -> bool:
     """YAML file with ``data: {file, nframes, shape}`` (deprecated frame-cache index)."""
-    if path.suffix.lower() not in (".yml", ".yaml") or not path.is_file():
-        return False
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError):
-        return False
-    return isinstance(doc, dict) and isinstance(doc.get("data"), dict) and "file" in doc["data"]
+    doc = sniff_yaml_mapping(path)
+    return doc is not None and isinstance(doc.get("data"), dict) and "file" in doc["data"]
 
 
 def open_yml_cache(path, chunks=None) -> xr.DataArray:

@@ -20,6 +20,7 @@ import xarray as xr
 
 from ...core.atomic import atomic_output
 from ...core.errors import FormatError, ParameterError
+from ...io.hdf5 import open_h5file
 from ..series import Backend, as_series, from_backend
 from ._common import cached_h5, iter_frame_batches, require_file, series_to_meta, to_bytes_meta
 
@@ -218,14 +219,8 @@ def open_hexrd_hdf5(
     >>> s.dims
     ('frame', 'y', 'x')
     """
-    import hdf5plugin  # noqa: F401
-
     p = require_file(path)
-    try:
-        h5 = h5py.File(p, "r")
-    except OSError as exc:
-        raise FormatError(f"not a readable HDF5 file ({exc})", p) from exc
-    with h5:
+    with open_h5file(p) as h5:
         if group is None:
             groups = find_image_groups(h5, dataname)
             if len(groups) != 1:

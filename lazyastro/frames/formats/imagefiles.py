@@ -32,6 +32,7 @@ import yaml
 from ...core.errors import FormatError, InputNotFoundError, ParameterError
 from ..kernels import cast_checked
 from ..series import Backend, from_backend
+from ._common import sniff_yaml_mapping
 from .framecache import _resolve_meta
 
 __all__ = ["open_image_files", "open_fits_files", "sniff_image_files", "frame_count", "read_frame"]
@@ -174,13 +175,8 @@ def _build(source, files, empty=0, max_file=0, max_total=0, dtype=None, meta=Non
 
 def sniff_image_files(path: Path) -> bool:
     """YAML file with a top-level ``image-files`` key."""
-    if path.suffix.lower() not in (".yml", ".yaml") or not path.is_file():
-        return False
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError):
-        return False
-    return isinstance(doc, dict) and "image-files" in doc
+    doc = sniff_yaml_mapping(path)
+    return doc is not None and "image-files" in doc
 
 
 def _int_option(opts, key, source) -> int:
