@@ -170,3 +170,14 @@ def test_fits_tile_compressed_reads_by_section(tmp_path, rng):
     assert x.attrs["hdu"] == 1 and x.data.npartitions == 9
     (values,) = lazyastro.compute(x, scheduler="processes", progress=False)
     np.testing.assert_array_equal(values, a)
+
+
+def test_open_zarr_groups_storage_chunks_into_larger_blocks(tmp_path, rng):
+    from lazyastro.core.chunking import grow_chunks
+
+    a = rng.integers(0, 100, (4, 64, 40)).astype("int16")
+    p = lazyastro.to_zarr(da.from_array(a, chunks=(1, 8, 40)), tmp_path / "g.zarr", progress=False)
+    arr = lazyastro.open_zarr(p)
+    assert arr.data.chunksize[1] % 8 == 0 and arr.data.chunksize[1] > 8
+    np.testing.assert_array_equal(arr.values, a)
+    assert grow_chunks((1, 8, 40), (4, 64, 40), "int16", target_bytes=8 * 40 * 2 * 3) == (1, 24, 40)

@@ -145,3 +145,30 @@ def reduction_chunks(
             chunks[lead] = 1
         break
     return tuple(max(1, min(c, s)) if s else 1 for c, s in zip(chunks, shape))
+
+
+def grow_chunks(
+    base: Sequence[int], shape: Sequence[int], dtype: np.dtype | str, target_bytes: int | None = None
+) -> tuple[int, ...]:
+    """Whole multiples of a storage chunk ``base`` that approach ``target_bytes`` per block.
+
+    Grows the last axis first and an earlier axis only once all later axes are
+    whole, so each dask task reads several neighbouring storage chunks in one call
+    (fewer, larger tasks) without ever splitting a storage chunk.
+
+    >>> grow_chunks((1, 256, 4096), (64, 4096, 4096), "float32", target_bytes=32 * 2**20)
+    (1, 2048, 4096)
+    """
+    itemsize = np.dtype(dtype).itemsize
+    target = target_bytes or chunk_bytes_for_budget()
+    out = [min(int(b), int(s)) if s else 1 for b, s in zip(base, shape)]
+    for ax in range(len(out) - 1, -1, -1):
+        block = math.prod(out) * itemsize
+        if block * 2 > target:
+            break
+        room = target // block
+        out[ax] = int(min(shape[ax], out[ax] * max(1, room))) if shape[ax] else 1
+        if out[ax] < shape[ax]:
+            out[ax] = max(base[ax], out[ax] // base[ax] * base[ax])
+            break
+    return tuple(out)

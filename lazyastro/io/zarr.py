@@ -21,7 +21,7 @@ import zarr
 
 from ..core.atomic import DoneRecord, check_output, finalize, partial_path, remove_path
 from ..core.backend import to_numpy
-from ..core.chunking import normalize_chunks
+from ..core.chunking import grow_chunks, normalize_chunks
 from ..core.errors import FormatError, IncompleteOutputError, InputNotFoundError, ParameterError
 from ..core.metadata import json_attrs
 from .common import as_dask, block_slices, default_dims, wrap
@@ -78,7 +78,8 @@ def open_zarr(
     if not dims or any(d is None for d in dims):
         dims = default_dims(arr.ndim)
     if chunks is None:
-        chunk_shape = getattr(arr, "shards", None) or arr.chunks
+        # Several storage blocks per task: fewer, larger reads (zarr fetches them concurrently).
+        chunk_shape = grow_chunks(getattr(arr, "shards", None) or arr.chunks, arr.shape, arr.dtype)
     else:
         chunk_shape = normalize_chunks(chunks, arr.shape, arr.dtype, dims)
     data = da.from_zarr(arr, chunks=chunk_shape)
