@@ -285,6 +285,7 @@ def _encode(block: np.ndarray, bitpix: int, bzero: int) -> np.ndarray:
 
 
 def _write_block(block: np.ndarray, tmp: str, offset: int, shape: tuple[int, ...], slices, bitpix: int, bzero: int, ready) -> int:
+    # ``ready`` is the header task: an ordering dependency only.
     """Write one block at its byte offsets (one ``pwrite`` per contiguous run)."""
     raw = np.ascontiguousarray(_encode(to_numpy(block), bitpix, bzero))
     expected = tuple(s.stop - s.start for s in slices)

@@ -102,7 +102,7 @@ def make_codecs(codec: str | Any = "lz4", clevel: int = 5) -> list:
     raise ParameterError(f"unknown codec {codec!r}; use lz4, zstd or none")
 
 
-def _write_block(block: np.ndarray, tmp: str, slices, key: str, record_dir: str, ready) -> int:
+def _write_block(block: np.ndarray, tmp: str, slices, key: str, record_dir: str) -> int:
     block = to_numpy(block)
     if block.shape != tuple(s.stop - s.start for s in slices):
         raise ValueError(f"a block of shape {block.shape} does not fit its region {slices}")
@@ -157,9 +157,6 @@ def to_zarr(
     shard_shape = None
     if shards is not None:
         shard_shape = normalize_chunks(shards, data.shape, data.dtype, dims)
-        shard_shape = tuple(
-            s if s == n else s for s, n in zip(shard_shape, data.shape)
-        )
         for s, c, n in zip(shard_shape, chunk_shape, data.shape):
             if s % c and s != n:
                 raise ParameterError(f"shards {shard_shape} must be whole multiples of chunks {chunk_shape}")
@@ -190,7 +187,7 @@ def to_zarr(
         key = "_".join(map(str, idx))
         if key in done:
             continue
-        writes.append(dask.delayed(_write_block, pure=False)(blk, str(tmp), slices, key, record.dir, None))
+        writes.append(dask.delayed(_write_block, pure=False)(blk, str(tmp), slices, key, record.dir))
     result = dask.delayed(_finish, pure=False)(str(tmp), str(target), str(record.dir), writes)
     if not compute:
         return result
