@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..core.backend import array_namespace
+
 __all__ = [
     "chunk_stops",
     "densify",
@@ -76,20 +78,45 @@ def sparsify(frame: np.ndarray, threshold) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def subtract_dark(block: np.ndarray, dark: np.ndarray) -> np.ndarray:
-    """``block - dark`` with negative values set to 0, in the block's dtype.
+    """``block - dark`` with negative values set to 0, in NumPy's promoted dtype.
 
-    Unsigned data is subtracted in a wider signed type so it cannot wrap around.
+    The output dtype is ``np.result_type(block, dark)`` (as hexrd's
+    ``ProcessedImageSeries``): a float32 dark on uint16 frames gives float32
+    frames, keeping the fractional part. Integer results are computed in a
+    64-bit signed type, so unsigned data cannot wrap around, and clipped to the
+    range of the output dtype.
 
+    Parameters
+    ----------
+    block : ndarray
+        Frames (any shape broadcastable with ``dark``), NumPy or CuPy.
+    dark : ndarray
+        Dark image, broadcast against ``block``.
+
+    Returns
+    -------
+    ndarray
+        ``max(block - dark, 0)`` in ``result_type(block, dark)``.
+
+    Examples
+    --------
     >>> subtract_dark(np.array([[1, 5]], "u2"), np.array([2, 2], "u2")).tolist()
     [[0, 3]]
+    >>> out = subtract_dark(np.array([3], "u2"), np.array([0.5], "f4"))
+    >>> out.dtype.name, out.tolist()
+    ('float32', [2.5])
     """
-    dtype = block.dtype
-    work = np.result_type(dtype, np.asarray(dark).dtype)
-    if work.kind in "ui":
-        work = np.int64
-    out = np.subtract(block, dark, dtype=work)
-    np.maximum(out, 0, out=out)
-    return out.astype(dtype, copy=False)
+    xp = array_namespace(block)
+    dark = xp.asarray(dark)
+    dtype = np.result_type(block.dtype, dark.dtype)
+    if dtype.kind in "uib":
+        out = xp.subtract(block, dark, dtype=np.int64)
+        info = np.iinfo(dtype) if dtype.kind != "b" else None
+        xp.clip(out, 0, None if info is None else info.max, out=out)
+        return out.astype(dtype, copy=False)
+    out = xp.subtract(block, dark, dtype=dtype)
+    out[out < 0] = 0
+    return out
 
 
 FLIP_CODES = ("y", "v", "x", "h", "vh", "hv", "r180", "t", "T", "ccw90", "r90", "cw90", "r270")

@@ -22,19 +22,45 @@ __all__ = ["dark", "flip", "rectangle", "frame_list", "process"]
 
 
 def dark(series, dark_image) -> xr.DataArray:
-    """Subtract a dark image from every frame, clipping negative values to 0 (keeps dtype).
+    """Subtract a dark image from every frame, setting negative values to 0.
 
-    >>> dark(np.full((1, 1, 2), 3, "u2"), np.array([[1, 5]])).values.tolist()
+    The output dtype follows NumPy promotion, ``np.result_type(series, dark)``,
+    as in hexrd: a float32 dark on uint16 frames gives float32 frames (nothing is
+    truncated), a uint16 dark on uint16 frames stays uint16 (without wrap-around).
+
+    Parameters
+    ----------
+    series : DataArray or array
+        Image series ``(frame, y, x)``.
+    dark_image : array or DataArray
+        Dark image of the frame shape.
+
+    Returns
+    -------
+    DataArray
+        Lazy series of ``max(frame - dark, 0)``.
+
+    Raises
+    ------
+    ParameterError
+        If the dark image does not have the frame shape.
+
+    Examples
+    --------
+    >>> dark(np.full((1, 1, 2), 3, "u2"), np.array([[1, 5]], "u2")).values.tolist()
     [[[2, 0]]]
+    >>> dark(np.full((1, 1, 1), 3, "u2"), np.array([[0.5]], "f4")).dtype
+    dtype('float32')
     """
     series = as_series(series)
     d = np.asarray(dark_image.values if isinstance(dark_image, xr.DataArray) else dark_image)
     if d.shape != series.shape[1:]:
         raise ParameterError(f"dark image shape {d.shape} does not match the frame shape {series.shape[1:]}")
     data = series.data
+    dtype = np.result_type(series.dtype, d.dtype)
     dd = da.from_array(d, chunks=data.chunks[1:])
-    out = da.map_blocks(kernels.subtract_dark, data, dd[None], dtype=series.dtype,
-                        meta=np.empty((0, 0, 0), series.dtype))
+    out = da.map_blocks(kernels.subtract_dark, data, dd[None], dtype=dtype,
+                        meta=data._meta.astype(dtype))
     return series.copy(data=out)
 
 
