@@ -1,7 +1,8 @@
-"""Pure NumPy kernels on one in-memory block of an image series.
+"""Pure kernels on one in-memory block of an image series (numpy or CuPy).
 
 No dask, no files, no printing: every function takes arrays and returns arrays,
-taking the array namespace from its input where it matters.
+taking its array module from its input (:func:`lazyastro.core.backend.array_namespace`),
+so the same kernel runs on a CuPy block on a GPU. ``np`` is used only for dtypes.
 
 >>> import numpy as np
 >>> chunk_stops(10, 3).tolist()
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..core.backend import array_namespace
+from ..core.backend import array_namespace, to_numpy
 
 __all__ = [
     "chunk_stops",
@@ -61,8 +62,9 @@ def densify(shape: Sequence[int], dtype, rows, cols, values) -> np.ndarray:
     >>> densify((2, 3), "u2", [0, 1], [2, 0], [5, 7]).tolist()
     [[0, 0, 5], [7, 0, 0]]
     """
-    out = np.zeros(tuple(shape), dtype=dtype)
-    out[np.asarray(rows, dtype=np.intp), np.asarray(cols, dtype=np.intp)] = values
+    xp = array_namespace(values, rows, cols)
+    out = xp.zeros(tuple(shape), dtype=dtype)
+    out[xp.asarray(rows, dtype=np.intp), xp.asarray(cols, dtype=np.intp)] = xp.asarray(values)
     return out
 
 
@@ -73,7 +75,8 @@ def sparsify(frame: np.ndarray, threshold) -> tuple[np.ndarray, np.ndarray, np.n
     >>> r.tolist(), c.tolist(), v.tolist()
     ([0], [1], [3])
     """
-    rows, cols = np.nonzero(frame > threshold)
+    xp = array_namespace(frame)
+    rows, cols = xp.nonzero(frame > threshold)
     return rows.astype(np.uint16), cols.astype(np.uint16), frame[rows, cols]
 
 
@@ -132,6 +135,7 @@ def flip(block: np.ndarray, code: str) -> np.ndarray:
     >>> flip(np.array([[1, 2], [3, 4]]), "r90").tolist()
     [[2, 4], [1, 3]]
     """
+    xp = array_namespace(block)
     if code in ("y", "v"):
         out = block[..., :, ::-1]
     elif code in ("x", "h"):
@@ -139,14 +143,14 @@ def flip(block: np.ndarray, code: str) -> np.ndarray:
     elif code in ("vh", "hv", "r180"):
         out = block[..., ::-1, ::-1]
     elif code in ("t", "T"):
-        out = np.swapaxes(block, -1, -2)
+        out = xp.swapaxes(block, -1, -2)
     elif code in ("ccw90", "r90"):
-        out = np.rot90(block, 1, axes=(-2, -1))
+        out = xp.rot90(block, 1, axes=(-2, -1))
     elif code in ("cw90", "r270"):
-        out = np.rot90(block, -1, axes=(-2, -1))
+        out = xp.rot90(block, -1, axes=(-2, -1))
     else:
         raise ValueError(f"unknown flip code {code!r}; use one of {', '.join(FLIP_CODES)}")
-    return np.ascontiguousarray(out)
+    return xp.ascontiguousarray(out)
 
 
 def fold_sum_float32(acc: np.ndarray | None, block: np.ndarray) -> np.ndarray:
@@ -163,7 +167,7 @@ def fold_sum_float32(acc: np.ndarray | None, block: np.ndarray) -> np.ndarray:
         acc = block[0].astype(np.float32)
         start = 1
     else:
-        acc = np.array(acc, dtype=np.float32, copy=True)
+        acc = array_namespace(acc).array(acc, dtype=np.float32, copy=True)
     for frame in block[start:]:
         acc += frame
     return acc
@@ -206,11 +210,12 @@ def fold_step(kind: str, acc: np.ndarray | None, block: np.ndarray, acc_dtype=No
     >>> fold_step("sum", fold_step("sum", None, np.ones((2, 1, 2), "u1")), np.ones((3, 1, 2), "u1")).tolist()
     [[5.0, 5.0]]
     """
-    block = np.asarray(block)
+    xp = array_namespace(block, acc)
+    block = xp.asarray(block)
     if block.shape[0] == 0:
         return acc
     if kind in _FOLD_UFUNC:
-        op = _FOLD_UFUNC[kind]
+        op = getattr(xp, _FOLD_UFUNC[kind].__name__)
         if acc is None:
             return op.reduce(block, axis=0)
         for frame in block:
@@ -222,13 +227,15 @@ def fold_step(kind: str, acc: np.ndarray | None, block: np.ndarray, acc_dtype=No
     nan = kind == "nansum" and block.dtype.kind in "fc"
     if acc is None:
         if not nan:
-            return np.add.reduce(block, axis=0, dtype=acc_dtype)
-        acc = np.zeros(block.shape[1:], acc_dtype)
+            return xp.sum(block, axis=0, dtype=acc_dtype)
+        acc = xp.zeros(block.shape[1:], acc_dtype)
     for frame in block:
-        if nan:
+        if nan and xp is np:
             np.add(acc, frame, out=acc, where=~np.isnan(frame))
+        elif nan:  # CuPy ufuncs take no ``where=``
+            xp.add(acc, xp.where(xp.isnan(frame), 0, frame), out=acc, casting="unsafe")
         else:
-            np.add(acc, frame, out=acc, casting="unsafe")
+            xp.add(acc, frame, out=acc, casting="unsafe")
     return acc
 
 
@@ -242,26 +249,28 @@ def fold_finish(kind: str, *partials: np.ndarray, divide: int = 0, dtype=None) -
     """
     parts = [p for p in partials if p is not None]
     out = parts[0]
+    xp = array_namespace(out)
     if len(parts) > 1:
-        op = _FOLD_UFUNC.get(kind, np.add)
-        out = np.array(out, copy=True) if not out.flags.writeable else out
+        op = getattr(xp, _FOLD_UFUNC.get(kind, np.add).__name__)
+        out = xp.array(out, copy=True) if not getattr(out.flags, "writeable", True) else out
         for p in parts[1:]:
             op(out, p, out=out)
     dtype = out.dtype if dtype is None else np.dtype(dtype)
     if divide:
-        res = np.empty(out.shape, dtype)
-        return np.divide(out, divide, out=res, dtype=np.float64, casting="unsafe")
+        res = xp.empty(out.shape, dtype)
+        return xp.divide(out, divide, out=res, dtype=np.float64, casting="unsafe")
     return out.astype(dtype, copy=False)
 
 
 def running_combine(stat: str, acc: np.ndarray | None, part: np.ndarray) -> np.ndarray:
     """Combine a running ``max``/``min``/``sum`` image with the result of the next frames."""
+    xp = array_namespace(part, acc)
     if acc is None:
-        return np.array(part, copy=True)
+        return xp.array(part, copy=True)
     if stat == "max":
-        return np.maximum(acc, part)
+        return xp.maximum(acc, part)
     if stat == "min":
-        return np.minimum(acc, part)
+        return xp.minimum(acc, part)
     if stat == "sum":
         return acc + part
     raise ValueError(f"unknown running statistic {stat!r}")
@@ -281,12 +290,13 @@ def band_percentile(
     >>> band_percentile(50, np.zeros((1, 1, 2)), np.ones((1, 1, 2))).tolist()
     [[0.5, 0.5]]
     """
-    pieces = [np.asarray(p) for p in pieces]
+    xp = array_namespace(*pieces)
+    pieces = [xp.asarray(p) for p in pieces]
     nf = builtins.sum(p.shape[0] for p in pieces)
-    dtype_in = np.result_type(*pieces)
+    dtype_in = np.result_type(*(p.dtype for p in pieces))
     # frames last and contiguous: the partition then walks contiguous memory per pixel
-    band = np.empty(pieces[0].shape[1:] + (nf,), dtype_in)
-    view = np.moveaxis(band, -1, 0)
+    band = xp.empty(pieces[0].shape[1:] + (nf,), dtype_in)
+    view = xp.moveaxis(band, -1, 0)
     # thin pieces (a few frames) are stacked first: a transposing copy of a piece only a
     # few frames deep writes one element per cache line and is many times slower
     f0, group = 0, []
@@ -294,13 +304,17 @@ def band_percentile(
         group.append(p)
         if builtins.sum(g.shape[0] for g in group) < 32 and i + 1 < len(pieces):
             continue
-        block = group[0] if len(group) == 1 else np.concatenate(group, axis=0)
-        np.copyto(view[f0 : f0 + block.shape[0]], block)
+        block = group[0] if len(group) == 1 else xp.concatenate(group, axis=0)
+        xp.copyto(view[f0 : f0 + block.shape[0]], block)
         f0 += block.shape[0]
         group = []
-    func = np.nanpercentile if nan else np.percentile
-    out = func(band, q, axis=-1, method=method, overwrite_input=True)
-    return np.asarray(out).astype(dtype, copy=False)
+    if nan and not hasattr(xp, "nanpercentile"):  # CuPy has no nanpercentile: order statistics on the host
+        out = xp.asarray(np.nanpercentile(to_numpy(band), q, axis=-1, method=method, overwrite_input=True))
+    else:
+        func = xp.nanpercentile if nan else xp.percentile
+        out = func(band, q if xp is np else xp.asarray(q, dtype=np.float64), axis=-1, method=method,
+                   overwrite_input=True)
+    return xp.asarray(out).astype(dtype, copy=False)
 
 
 def cast_checked(frame: np.ndarray, dtype) -> np.ndarray:
@@ -309,12 +323,13 @@ def cast_checked(frame: np.ndarray, dtype) -> np.ndarray:
     >>> cast_checked(np.array([1.0, 2.0]), "u1").tolist()
     [1, 2]
     """
+    xp = array_namespace(frame)
     dtype = np.dtype(dtype)
     if frame.dtype == dtype:
         return frame
     out = frame.astype(dtype)
     with np.errstate(invalid="ignore"):
-        same = np.array_equal(out.astype(frame.dtype), frame, equal_nan=frame.dtype.kind in "fc")
+        same = bool(xp.array_equal(out.astype(frame.dtype), frame, equal_nan=frame.dtype.kind in "fc"))
     if not same:
         raise ValueError(f"converting {frame.dtype} to {dtype} would truncate values")
     return out
