@@ -14,6 +14,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from ..core.backend import meta_like
 from ..core.errors import ParameterError
 from . import kernels
 from .series import DIMS, as_series
@@ -76,8 +77,7 @@ def flip(series, code: str) -> xr.DataArray:
     data = series.data.rechunk({1: -1, 2: -1})
     swap = code in ("t", "T", "ccw90", "r90", "cw90", "r270")
     chunks = (data.chunks[0], data.chunks[2], data.chunks[1]) if swap else data.chunks
-    out = data.map_blocks(kernels.flip, code, chunks=chunks, dtype=series.dtype,
-                          meta=np.empty((0, 0, 0), series.dtype))
+    out = data.map_blocks(kernels.flip, code, chunks=chunks, dtype=series.dtype, meta=meta_like(data))
     return xr.DataArray(out, dims=DIMS, coords={k: v for k, v in series.coords.items() if k not in ("y", "x")},
                         attrs=series.attrs, name=series.name)
 
