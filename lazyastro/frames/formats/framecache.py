@@ -278,14 +278,27 @@ def _check_writable(series, threshold, path):
         )
 
 
-def _warn_dense(i, n, npix):
-    if n > 0.1 * npix:
-        warnings.warn(f"frame {i}: {n / npix:.0%} of the pixels are above the threshold; "
-                      "a frame cache is inefficient for dense frames", stacklevel=3)
+class _DenseFrames:
+    """Counts frames with more than 10 % of their pixels kept; warns once at the end."""
+
+    def __init__(self, npix: int):
+        self.npix, self.frames = npix, []
+
+    def add(self, i: int, n: int) -> None:
+        if n > 0.1 * self.npix:
+            self.frames.append((i, n / self.npix))
+
+    def warn(self) -> None:
+        if self.frames:
+            i, frac = max(self.frames, key=lambda f: f[1])
+            warnings.warn(f"{len(self.frames)} frame(s) have more than 10% of their pixels above the threshold "
+                          f"(densest: frame {i}, {frac:.0%}); a frame cache is inefficient for dense frames",
+                          stacklevel=4)
 
 
 def _write_npz(series, tmp, threshold, meta):
     nf, ny, nx = series.shape
+    dense = _DenseFrames(ny * nx)
 
     def put(zf, key, arr):
         with zf.open(key + ".npy", "w", force_zip64=True) as f:
@@ -304,10 +317,11 @@ def _write_npz(series, tmp, threshold, meta):
         for start, block in iter_frame_batches(series, desc="write frame-cache"):
             for k, frame in enumerate(block):
                 rows, cols, vals = sparsify(frame, threshold)
-                _warn_dense(start + k, len(vals), ny * nx)
+                dense.add(start + k, len(vals))
                 put(zf, f"{start + k}_row", rows)
                 put(zf, f"{start + k}_col", cols)
                 put(zf, f"{start + k}_data", vals)
+    dense.warn()
 
 
 def _write_h5_meta(group, meta):
@@ -324,15 +338,19 @@ def _write_h5_meta(group, meta):
         group.create_dataset(key, data=arr.reshape(1) if arr.ndim == 0 else arr)
 
 
-def _write_fch5(series, tmp, threshold, meta):
+def _write_fch5(series, target, threshold, meta):
+    """Write the fch5 layout into ``target``: a new file path, or an open ``h5py.Group``."""
     import hdf5plugin
 
     nf, ny, nx = series.shape
+    dense = _DenseFrames(ny * nx)
     comp = hdf5plugin.Blosc(cname="zstd", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE)
-    with h5py.File(tmp, "w") as h5:
+    h5 = target if isinstance(target, h5py.Group) else h5py.File(target, "w")
+    try:
         h5.attrs["HEXRD_FRAMECACHE_VERSION"] = FCH5_VERSION
         h5.create_dataset("shape", data=np.array([ny, nx]))
-        h5.create_dataset("nframes", data=np.array([nf]))
+        # a scalar, as hexrd writes it (hexrd's reader takes len() of it)
+        h5.create_dataset("nframes", data=np.int64(nf))
         h5.create_dataset("dtype", data=np.bytes_(str(series.dtype).encode("utf-8")))
         _write_h5_meta(h5.create_group("metadata"), meta)
         data = h5.create_dataset("data", shape=(0, 1), maxshape=(None, 1), dtype=series.dtype,
@@ -345,7 +363,7 @@ def _write_fch5(series, tmp, threshold, meta):
             for k, frame in enumerate(block):
                 i = start + k
                 rows, cols, vals = sparsify(frame, threshold)
-                _warn_dense(i, len(vals), ny * nx)
+                dense.add(i, len(vals))
                 n = len(vals)
                 data.resize((m + n, 1))
                 idx.resize((m + n, 2))
@@ -355,22 +373,69 @@ def _write_fch5(series, tmp, threshold, meta):
                 ids[2 * i], ids[2 * i + 1] = m, m + n
                 m += n
         h5.create_dataset("frame_ids", data=ids)
+    finally:
+        if h5 is not target:
+            h5.close()
+    dense.warn()
 
 
 def write_frame_cache(
-    series, path, threshold=None, style: str = "npz", overwrite: bool = False
+    series, path, threshold=None, style: str = "npz", overwrite: bool = False, group: str | None = None
 ) -> str:
     """Write a legacy frame cache (``style`` ``"npz"`` or ``"fch5"``), streamed and atomic.
 
-    Only pixels strictly above ``threshold`` are kept (legacy semantics).
+    Only pixels strictly above ``threshold`` are kept (legacy semantics). Frames
+    with more than 10 % of their pixels kept trigger one warning with a count.
 
+    Parameters
+    ----------
+    series : DataArray or array
+        Image series ``(frame, y, x)``.
+    path : str, path or h5py.Group
+        Output file; or, for ``style="fch5"``, an open ``h5py.File``/``Group`` to
+        write into (as hexrd allows; not atomic, the caller owns the file).
+    threshold : float
+        Keep only pixels strictly above this value (required).
+    style : {"npz", "fch5"}
+        Container.
+    overwrite : bool
+        Replace an existing output file.
+    group : str, optional
+        With an open ``h5py`` target, the name of a new group to write into.
+
+    Returns
+    -------
+    str
+        The output path (``file:group`` for an open HDF5 target).
+
+    Raises
+    ------
+    ParameterError
+        No threshold, an unknown style, or an HDF5 target with ``style="npz"``.
+    UnsupportedDtypeError
+        Frames larger than 65535 pixels on a side.
+
+    Examples
+    --------
     >>> write_frame_cache(np.eye(3, dtype="u2")[None], "/tmp/_doc.npz", threshold=0, overwrite=True)
     '/tmp/_doc.npz'
     """
     series = as_series(series)
-    _check_writable(series, threshold, path)
     if style not in ("npz", "fch5"):
         raise ParameterError(f"unknown frame-cache style {style!r}; use 'npz' or 'fch5'")
+    if isinstance(path, h5py.Group):
+        name = f"{path.file.filename}:{path.name}"
+        _check_writable(series, threshold, name)
+        if style != "fch5":
+            raise ParameterError("only style='fch5' frame caches can be written into an open HDF5 file or group")
+        if group and group in path:
+            raise ParameterError(f"group {group!r} already exists in {name}")
+        target = path.create_group(group) if group else path
+        _write_fch5(series, target, threshold, series_to_meta(series))
+        return f"{path.file.filename}:{target.name}"
+    if group is not None:
+        raise ParameterError("group= is only for writing into an open h5py.File or Group")
+    _check_writable(series, threshold, path)
     meta = series_to_meta(series)
     with atomic_output(path, overwrite) as tmp:
         if style == "npz":

@@ -241,6 +241,20 @@ def open_hexrd_hdf5(
     return from_backend(backend, meta=meta, chunks=chunks, name="hexrd-hdf5")
 
 
+def _write_into(grp, series, dataname, rows, filters, meta):
+    nf, ny, nx = series.shape
+    ds = grp.create_dataset(dataname, shape=(nf, ny, nx), dtype=series.dtype, chunks=(1, rows, nx), **filters)
+    for key, value in meta.items():
+        if isinstance(value, dict):
+            continue
+        try:
+            grp.attrs[key] = to_bytes_meta(value)
+        except TypeError as exc:
+            raise ParameterError(f"metadata {key!r} cannot be stored as an HDF5 attribute: {exc}") from exc
+    for start, block in iter_frame_batches(series, desc="write hdf5"):
+        ds[start : start + len(block)] = block
+
+
 def write_hexrd_hdf5(
     series,
     path,
@@ -257,6 +271,40 @@ def write_hexrd_hdf5(
     Chunks are ``(1, chunk_rows or rows, cols)``; gzip level ``gzip`` with shuffle
     (``gzip=0`` disables); ``compression`` (e.g. ``hdf5plugin.Blosc()``) overrides both.
 
+    Parameters
+    ----------
+    series : DataArray or array
+        Image series ``(frame, y, x)``; attrs (and ``omega``) become group attributes.
+    path : str, path, h5py.File or h5py.Group
+        Output file, or an open ``h5py`` file/group to write into (as hexrd
+        allows; not atomic, the caller owns and closes it).
+    group : str
+        Group that holds the dataset (created).
+    dataname : str
+        Dataset name.
+    gzip : int
+        gzip level 0..9 (0: no compression).
+    shuffle : bool
+        HDF5 shuffle filter with gzip.
+    chunk_rows : int, optional
+        Rows per chunk (default: whole frames).
+    compression : mapping, optional
+        ``create_dataset`` filter keywords used as they are.
+    overwrite : bool
+        Replace an existing output file.
+
+    Returns
+    -------
+    str
+        The output path (``file:group`` for an open HDF5 target).
+
+    Raises
+    ------
+    ParameterError
+        Bad gzip level, an existing group in an open target, or metadata HDF5 cannot store.
+
+    Examples
+    --------
     >>> write_hexrd_hdf5(np.zeros((2, 3, 4), "u2"), "/tmp/_doc.h5", overwrite=True)  # doctest: +ELLIPSIS
     '/tmp/_doc.h5'
     """
@@ -272,21 +320,15 @@ def write_hexrd_hdf5(
         filters = {"compression": "gzip", "compression_opts": int(gzip), "shuffle": bool(shuffle)}
     else:
         filters = {}
-    rows = min(ny, int(chunk_rows)) if chunk_rows else ny
+    rows = min(ny, int(chunk_rows)) if chunk_rows and int(chunk_rows) > 0 else ny
     meta = series_to_meta(series)
+    if isinstance(path, h5py.Group):
+        if group in path:
+            raise ParameterError(f"group {group!r} already exists in {path.file.filename}:{path.name}")
+        grp = path.create_group(group)
+        _write_into(grp, series, dataname, rows, filters, meta)
+        return f"{path.file.filename}:{grp.name}"
     with atomic_output(path, overwrite) as tmp:
         with h5py.File(tmp, "w") as h5:
-            grp = h5.require_group(group)
-            ds = grp.create_dataset(
-                dataname, shape=(nf, ny, nx), dtype=series.dtype, chunks=(1, rows, nx), **filters
-            )
-            for key, value in meta.items():
-                if isinstance(value, dict):
-                    continue
-                try:
-                    grp.attrs[key] = to_bytes_meta(value)
-                except TypeError as exc:
-                    raise ParameterError(f"metadata {key!r} cannot be stored as an HDF5 attribute: {exc}") from exc
-            for start, block in iter_frame_batches(series, desc="write hdf5"):
-                ds[start : start + len(block)] = block
+            _write_into(h5.require_group(group), series, dataname, rows, filters, meta)
     return os.fspath(path)

@@ -217,7 +217,8 @@ def open_image_files(path_or_text, chunks=None) -> xr.DataArray:
         directory = base / directory
     files = []
     for pattern in str(spec["files"]).split():
-        files.extend(sorted(glob.glob(str(directory / pattern))))
+        files.extend(glob.glob(str(directory / pattern)))
+    files.sort()  # the combined list, as hexrd sorts it
     dtype = opts.get("dtype")
     if dtype is not None:
         try:
