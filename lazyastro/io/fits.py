@@ -13,78 +13,249 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
 
-import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
 from dask.base import tokenize
 
-from ..core.atomic import check_output, finalize, partial_path, remove_path
-from ..core.backend import to_numpy
 from ..core.chunking import normalize_chunks
-from ..core.errors import FormatError, InputNotFoundError, ParameterError, UnsupportedDtypeError
-from ..core.metadata import header_from_attrs
-from .common import as_dask, block_slices, default_dims, wrap
+from ..core.errors import (
+    FormatError,
+    InputNotFoundError,
+    LazyAstroError,
+    ParameterError,
+    block_text,
+    reading,
+)
+from ..core.paths import is_regular_file, require_input
+from .common import default_dims, wrap
 
-__all__ = ["open_fits", "to_fits", "sniff_fits", "fits_layout", "apply_scaling"]
+__all__ = ["open_fits", "to_fits", "FitsTarget", "build_header", "sniff_fits", "fits_layout", "apply_scaling"]
 
 BLOCK = 2880
 _BITPIX_DTYPE = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
-# dtype -> (BITPIX, BZERO) for writing; unsigned/signed-byte types use the BZERO convention.
-_WRITE_DTYPES = {
-    "uint8": (8, 0), "int8": (8, -128), "int16": (16, 0), "uint16": (16, 32768),
-    "int32": (32, 0), "uint32": (32, 2**31), "int64": (64, 0),
-    "float32": (-32, 0), "float64": (-64, 0),
-}
+
+
+# Compressed containers: astropy decompresses them in memory and reports offsets of the
+# decompressed stream, so positioned reads must go to a decompressed copy.
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"PK\x03\x04", "zip"), (b"\xfd7zXZ\x00", "xz"))
+_DECOMPRESSED: dict[tuple, str] = {}
+_DECOMPRESS_LOCK = threading.Lock()
+
+
+def _container(path: str | os.PathLike) -> str | None:
+    """``"gzip"``, ``"bzip2"``, ``"zip"`` or ``"xz"`` from the first bytes of a regular file, else ``None``."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+    return next((name for magic, name in _MAGIC if head.startswith(magic)), None)
+
+
+def _open_container(path: str | os.PathLike, container: str):
+    """A binary stream of the decompressed content (zip: its only member)."""
+    if container == "gzip":
+        import gzip
+
+        return gzip.open(path, "rb")
+    if container == "bzip2":
+        import bz2
+
+        return bz2.open(path, "rb")
+    if container == "xz":
+        import lzma
+
+        return lzma.open(path, "rb")
+    import zipfile
+
+    zf = zipfile.ZipFile(path)
+    members = [i for i in zf.infolist() if not i.is_dir()]
+    if len(members) != 1:
+        zf.close()
+        raise FormatError(f"zip archive with {len(members)} members; a zipped FITS file holds exactly one", path)
+    return zf.open(members[0])
+
+
+def _head(path: Path, n: int) -> bytes:
+    """The first ``n`` bytes of the (decompressed) content of a regular file."""
+    container = _container(path)
+    if container is None:
+        with open(path, "rb") as f:
+            return f.read(n)
+    with _open_container(path, container) as f:
+        return f.read(n)
+
+
+def _decompress_to(source: str, container: str, dest: str) -> None:
+    import shutil
+
+    tmp = f"{dest}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        with _open_container(source, container) as src, open(tmp, "wb") as out:
+            shutil.copyfileobj(src, out, 16 * 2**20)
+        os.replace(tmp, dest)
+    except LazyAstroError:
+        _remove_quietly(tmp)
+        raise
+    except (OSError, EOFError, ValueError, RuntimeError) as exc:  # zlib.error is an Exception
+        _remove_quietly(tmp)
+        raise FormatError(f"cannot decompress the {container} data: {' '.join(str(exc).split())}", source) from None
+    except Exception as exc:
+        _remove_quietly(tmp)
+        raise FormatError(f"cannot decompress the {container} data: {type(exc).__name__}: {exc}", source) from None
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _decompressed(source: Path, container: str) -> str:
+    """Path of a decompressed copy of ``source`` (made once per file version, in the temp directory).
+
+    The copy lives in ``$TMPDIR/lazyastro-decompressed/`` under a name derived from
+    the source's resolved path, size and mtime, and is removed when the process
+    that made it exits; a task that finds it missing (another machine, a cleaned
+    temp directory) makes it again.
+    """
+    import atexit
+    import hashlib
+    import tempfile
+
+    st = os.stat(source)
+    key = (str(source.resolve()), st.st_size, st.st_mtime_ns)
+    with _DECOMPRESS_LOCK:
+        dest = _DECOMPRESSED.get(key)
+        if dest is not None and os.path.exists(dest):
+            return dest
+        folder = Path(tempfile.gettempdir()) / "lazyastro-decompressed"
+        folder.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha1(repr(key).encode()).hexdigest()[:16]
+        dest = str(folder / f"{source.name}.{digest}.fits")
+        if not os.path.exists(dest):
+            _decompress_to(str(source), container, dest)
+            atexit.register(_remove_quietly, dest)
+        _DECOMPRESSED[key] = dest
+        return dest
+
+
+def _ensure_local(lay: dict) -> str:
+    """The file a task reads: the decompressed copy (re-made if missing) or the source itself."""
+    if lay.get("container") and not os.path.exists(lay["path"]):
+        _decompress_to(lay["source"], lay["container"], lay["path"])
+    return lay["path"]
 
 
 def sniff_fits(path: Path) -> bool:
-    """True if ``path`` is a file that starts like a FITS primary header."""
-    if not path.is_file():
+    """True if ``path`` is a regular file whose (decompressed) content starts like a FITS header.
+
+    gzip, bzip2, xz and single-member zip containers are looked into; FIFOs and
+    devices are never opened.
+    """
+    if not is_regular_file(path):
         return False
-    with open(path, "rb") as f:
-        return f.read(9) == b"SIMPLE  ="
+    try:
+        return _head(Path(path), 9) == b"SIMPLE  ="
+    except (OSError, EOFError, ValueError, LazyAstroError):
+        return False
+    except Exception:  # zlib/bz2/lzma errors on corrupt containers
+        return False
 
 
-def _open_hdul(path: Path):
+def _open_hdul(path: Path, source: Path | None = None):
     from astropy.io import fits
 
-    if not path.exists():
-        raise InputNotFoundError("no such file", path)
-    if path.is_dir():
-        raise FormatError("is a directory, not a FITS file", path)
+    source = source or path
     try:
         return fits.open(path, memmap=True, lazy_load_hdus=True, ignore_missing_simple=False)
-    except (OSError, ValueError, IndexError, TypeError) as exc:
-        raise FormatError(f"not a readable FITS file ({exc})", path) from None
+    except (OSError, ValueError, IndexError, TypeError, KeyError) as exc:
+        raise FormatError(f"not a readable FITS file ({' '.join(str(exc).split())})", source) from None
 
 
 def fits_layout(path: str | os.PathLike, hdu: int | str | None = None) -> dict[str, Any]:
-    """Header, shape, raw dtype, data offset and scaling of one image HDU (reads headers only)."""
+    """Header, shape, raw dtype, data offset and scaling of one image HDU (reads headers only).
 
-    path = Path(path)
+    The header is validated here, before any graph is built. gzip, bzip2, xz and
+    zip containers are decompressed once to a temporary file (``layout["path"]``),
+    which the read tasks use; ``layout["source"]`` is the file the user named.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A FITS file (possibly compressed).
+    hdu : int or str, optional
+        HDU index or name; ``None`` takes the first HDU with data.
+
+    Returns
+    -------
+    dict
+        ``header``, ``shape``, ``dtype`` (after scaling), ``raw_dtype``, ``offset``,
+        ``bzero``, ``bscale``, ``blank``, ``compressed`` (tile compression),
+        ``container``, ``path`` (file to read) and ``source``.
+
+    Raises
+    ------
+    InputNotFoundError
+        If the file or the HDU does not exist.
+    FormatError
+        If the input is not a regular FITS file, its header is invalid (missing or
+        negative ``NAXISn``, non-numeric ``BZERO``/``BSCALE``, bad ``BITPIX``), the
+        data are truncated or the container cannot be decompressed.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from astropy.io import fits
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.fits")
+    >>> fits.writeto(p, np.zeros((4, 6), "i2"))
+    >>> fits_layout(p)["shape"]
+    (4, 6)
+    """
+    source = require_input(path, kind="file")
     with warnings.catch_warnings():
         # astropy warns about truncation/odd cards; we check and report those ourselves.
         warnings.simplefilter("ignore")
-        return _layout(path, hdu)
+        try:
+            container = _container(source)
+        except OSError as exc:
+            raise FormatError(f"cannot read the file ({exc.strerror or exc})", source) from None
+        local = Path(_decompressed(source, container)) if container else source
+        with reading(source, "FITS header"):
+            lay = _layout(local, hdu, source)
+    lay.update(path=os.path.abspath(local), source=str(source), container=container)
+    return lay
 
 
-def _layout(path: Path, hdu: int | str | None) -> dict[str, Any]:
+def _card_number(header, key: str, default, source: Path, index: int, kind=float):
+    value = header.get(key, default)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise FormatError(f"HDU {index}: header {key} = {value!r} is not a number", source)
+    if kind is int and float(value) != int(value):
+        raise FormatError(f"HDU {index}: header {key} = {value!r} is not an integer", source)
+    if not math.isfinite(float(value)):
+        raise FormatError(f"HDU {index}: header {key} = {value!r} is not finite", source)
+    return kind(value)
+
+
+def _layout(path: Path, hdu: int | str | None, source: Path) -> dict[str, Any]:
     from astropy.io import fits
 
-    with _open_hdul(path) as hdul:
+    with _open_hdul(path, source) as hdul:
         try:
             n = len(hdul)
         except (OSError, ValueError) as exc:
-            raise FormatError(f"corrupt FITS structure ({exc})", path) from None
+            raise FormatError(f"corrupt FITS structure ({exc})", source) from None
         if hdu is None:
-            candidates = [i for i in range(n) if hdul[i].header.get("NAXIS", 0) > 0]
+            candidates = [i for i in range(n) if _naxis(hdul[i].header) > 0]
             if not candidates:
-                raise FormatError("no HDU with image data", path)
+                raise FormatError("no HDU with image data", source)
             index = candidates[0]
         else:
             try:
@@ -92,33 +263,49 @@ def _layout(path: Path, hdu: int | str | None) -> dict[str, Any]:
                 if index >= n:
                     raise IndexError
             except (KeyError, IndexError):
-                raise InputNotFoundError(f"HDU {hdu!r} not found (file has {n} HDUs)", path) from None
+                raise InputNotFoundError(f"HDU {hdu!r} not found (file has {n} HDUs)", source) from None
         h = hdul[index]
         header = h.header.copy()
         compressed = isinstance(h, fits.CompImageHDU)
         if not (h.is_image or compressed):
-            raise FormatError(f"HDU {index} is a table, not an image", path)
-        naxis = int(header.get("NAXIS", 0))
+            raise FormatError(f"HDU {index} is a table, not an image", source)
+        naxis = _card_number(header, "NAXIS", 0, source, index, int)
+        if not 0 <= naxis <= 999:
+            raise FormatError(f"HDU {index}: NAXIS = {naxis} is not in 0..999", source)
         if naxis == 0:
-            raise FormatError(f"HDU {index} has no data (NAXIS = 0)", path)
-        shape = tuple(int(header[f"NAXIS{i}"]) for i in range(naxis, 0, -1))
-        bitpix = int(header["BITPIX"])
-        if bitpix not in _BITPIX_DTYPE:
-            raise FormatError(f"BITPIX = {bitpix} is not a valid FITS value", path)
+            raise FormatError(f"HDU {index} has no data (NAXIS = 0)", source)
+        sizes = []
+        for i in range(1, naxis + 1):
+            if f"NAXIS{i}" not in header:
+                raise FormatError(f"HDU {index}: header card NAXIS{i} is missing (NAXIS = {naxis})", source)
+            size = _card_number(header, f"NAXIS{i}", 0, source, index, int)
+            if size < 0:
+                raise FormatError(f"HDU {index}: NAXIS{i} = {size} is negative", source)
+            if size == 0:
+                raise FormatError(f"HDU {index} has no data (NAXIS{i} = 0)", source)
+            sizes.append(size)
+        shape = tuple(reversed(sizes))
+        if "BITPIX" not in header:
+            raise FormatError(f"HDU {index}: header card BITPIX is missing", source)
+        bitpix = header["BITPIX"]
+        if isinstance(bitpix, bool) or not isinstance(bitpix, int) or bitpix not in _BITPIX_DTYPE:
+            raise FormatError(f"BITPIX = {bitpix!r} is not a valid FITS value", source)
         info = hdul.fileinfo(index)
         offset = int(info["datLoc"])
     raw = np.dtype(_BITPIX_DTYPE[bitpix])
-    bzero = float(header.get("BZERO", 0) or 0)
-    bscale = float(header.get("BSCALE", 1) or 1)
+    bzero = _card_number(header, "BZERO", 0.0, source, index)
+    bscale = _card_number(header, "BSCALE", 1.0, source, index) or 1.0
     blank = header.get("BLANK") if bitpix > 0 else None
+    if isinstance(blank, bool) or not isinstance(blank, int | np.integer):
+        blank = None  # astropy ignores a non-integer BLANK (with a warning)
     nbytes = math.prod(shape) * raw.itemsize
     if not compressed:
         size = path.stat().st_size
         if size < offset + nbytes:
             raise FormatError(
                 f"truncated FITS file: HDU {index} needs {nbytes} data bytes from offset {offset} "
-                f"but the file has {size} bytes",
-                path,
+                f"but the {'decompressed ' if path != source else ''}file has {size} bytes",
+                source,
             )
     unsigned = bitpix > 8 and bscale == 1 and bzero == 2 ** (bitpix - 1)
     signed_byte = bitpix == 8 and bscale == 1 and bzero == -128
@@ -126,7 +313,8 @@ def _layout(path: Path, hdu: int | str | None) -> dict[str, Any]:
         out = np.dtype(f"uint{bitpix}")
     elif signed_byte:
         out = np.dtype("int8")
-    elif bscale != 1 or bzero != 0:
+    elif bscale != 1 or bzero != 0 or blank is not None:
+        # As astropy: scaled (or BLANK-flagged) integers become floats, BLANK pixels NaN.
         out = np.dtype("float32") if bitpix in (8, 16, -32) else np.dtype("float64")
     else:
         out = raw.newbyteorder("=")
@@ -135,6 +323,11 @@ def _layout(path: Path, hdu: int | str | None) -> dict[str, Any]:
         "dtype": out, "offset": offset, "bzero": bzero, "bscale": bscale, "blank": blank,
         "compressed": compressed, "unsigned": unsigned or signed_byte,
     }
+
+
+def _naxis(header) -> int:
+    value = header.get("NAXIS", 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _run_axis(shape: tuple[int, ...], slices: tuple[slice, ...]) -> int:
@@ -150,7 +343,27 @@ def _run_axis(shape: tuple[int, ...], slices: tuple[slice, ...]) -> int:
 
 
 def apply_scaling(raw: np.ndarray, lay: dict) -> np.ndarray:
-    """Raw FITS values -> physical values (BZERO/BSCALE/BLANK of :func:`fits_layout`'s ``lay``)."""
+    """Raw FITS values -> physical values, as astropy computes them.
+
+    Parameters
+    ----------
+    raw : numpy.ndarray
+        Raw (big-endian) values of a block.
+    lay : dict
+        A layout from :func:`fits_layout` (``dtype``, ``bzero``, ``bscale``, ``blank``, ``unsigned``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``raw * BSCALE + BZERO`` in ``lay["dtype"]``; unsigned integers by a sign-bit
+        flip; integer pixels equal to ``BLANK`` become NaN.
+
+    Examples
+    --------
+    >>> lay = {"dtype": np.dtype("f4"), "unsigned": False, "bzero": 0.0, "bscale": 1.0, "blank": -1}
+    >>> apply_scaling(np.array([-1, 3], ">i2"), lay).tolist()
+    [nan, 3.0]
+    """
     out = np.dtype(lay["dtype"])
     if lay["unsigned"]:
         # Flip the sign bit: exact and cheap (BZERO = 2**(bits-1)).
@@ -159,14 +372,15 @@ def apply_scaling(raw: np.ndarray, lay: dict) -> np.ndarray:
         if bits == 8:
             return (native.view(np.uint8) ^ np.uint8(0x80)).view(np.int8)
         return (native.view(f"uint{bits}") ^ np.array(1 << (bits - 1), dtype=f"uint{bits}")).astype(out)
-    if lay["bscale"] != 1 or lay["bzero"] != 0:
+    blank = lay.get("blank")
+    if lay["bscale"] != 1 or lay["bzero"] != 0 or blank is not None:
         data = raw.astype(out)
         if lay["bscale"] != 1:
             data *= out.type(lay["bscale"])
         if lay["bzero"] != 0:
             data += out.type(lay["bzero"])
-        if lay["blank"] is not None:
-            data[raw == lay["blank"]] = np.nan
+        if blank is not None:
+            data[raw == blank] = np.nan
         return data
     return raw.astype(out, copy=False)
 
@@ -175,15 +389,17 @@ def _read_block(lay: dict, slices: tuple[slice, ...]) -> np.ndarray:
     shape = lay["shape"]
     raw_dtype = np.dtype(lay["raw_dtype"])
     bshape = tuple(s.stop - s.start for s in slices)
+    path = _ensure_local(lay)
+    source = lay.get("source", path)
     if lay["compressed"]:
         from astropy.io import fits
 
-        with fits.open(lay["path"], memmap=False) as hdul:
+        with fits.open(path, memmap=False) as hdul:
             return np.asarray(hdul[lay["hdu"]].section[slices]).astype(lay["dtype"], copy=False)
     raw = np.empty(bshape, dtype=raw_dtype)
     itemsize = raw_dtype.itemsize
     lead = _run_axis(shape, slices)
-    with open(lay["path"], "rb", buffering=0) as f:
+    with open(path, "rb", buffering=0) as f:
         # One positioned read per contiguous run, straight into the block (no memory map).
         for idx in np.ndindex(*bshape[:lead]):
             start = tuple(s.start + i for s, i in zip(slices[:lead], idx)) + tuple(s.start for s in slices[lead:])
@@ -194,14 +410,15 @@ def _read_block(lay: dict, slices: tuple[slice, ...]) -> np.ndarray:
             while got < len(view):
                 n = f.readinto(view[got:])
                 if not n:
-                    raise FormatError("file shrank while reading (truncated FITS data)", lay["path"])
+                    raise FormatError("file shrank while reading (truncated FITS data)", source)
                 got += n
     return apply_scaling(raw, lay)
 
 
 def _read_task(lay: dict, block_info=None) -> np.ndarray:
-    loc = block_info[None]["array-location"]
-    return _read_block(lay, tuple(slice(a, b) for a, b in loc))
+    slices = tuple(slice(a, b) for a, b in block_info[None]["array-location"])
+    with reading(lay.get("source", lay["path"]), block_text(slices)):
+        return _read_block(lay, slices)
 
 
 def open_fits(
@@ -245,131 +462,5 @@ def open_fits(
 
 
 # ----------------------------------------------------------------------------- writing
-
-
-def build_header(shape: tuple[int, ...], dtype: np.dtype, header=None):
-    """A primary header for ``shape``/``dtype`` with the user's non-structural cards."""
-    from astropy.io import fits
-
-    key = np.dtype(dtype).name
-    if key not in _WRITE_DTYPES:
-        raise UnsupportedDtypeError(
-            f"dtype {key} cannot be written to FITS (use one of {', '.join(_WRITE_DTYPES)})"
-        )
-    bitpix, bzero = _WRITE_DTYPES[key]
-    out = fits.Header()
-    out["SIMPLE"] = True
-    out["BITPIX"] = bitpix
-    out["NAXIS"] = len(shape)
-    for i, n in enumerate(reversed(shape), start=1):
-        out[f"NAXIS{i}"] = int(n)
-    out["EXTEND"] = True
-    if bzero:
-        out["BZERO"] = bzero
-        out["BSCALE"] = 1
-    for card in header_from_attrs(header).cards:
-        out.append(card, end=True)
-    return out
-
-
-def _encode(block: np.ndarray, bitpix: int, bzero: int) -> np.ndarray:
-    """Native block -> big-endian raw FITS values."""
-    raw = np.dtype(_BITPIX_DTYPE[bitpix])
-    if bzero and bitpix > 8:
-        bits = bitpix
-        flipped = block.view(f"uint{bits}") ^ np.array(1 << (bits - 1), dtype=f"uint{bits}")
-        return flipped.view(f"int{bits}").astype(raw)
-    if bzero and bitpix == 8:
-        return (block.view(np.uint8) ^ np.uint8(0x80)).astype(raw)
-    return block.astype(raw)
-
-
-def _write_block(block: np.ndarray, tmp: str, offset: int, shape: tuple[int, ...], slices, bitpix: int, bzero: int, ready) -> int:
-    # ``ready`` is the header task: an ordering dependency only.
-    """Write one block at its byte offsets (one ``pwrite`` per contiguous run)."""
-    raw = np.ascontiguousarray(_encode(to_numpy(block), bitpix, bzero))
-    expected = tuple(s.stop - s.start for s in slices)
-    if raw.shape != expected:
-        raise ValueError(f"a block of shape {raw.shape} does not fit its region {expected}")
-    itemsize = raw.dtype.itemsize
-    ndim = len(shape)
-    lead = _run_axis(shape, slices)  # axes [0, lead) index the runs
-    fd = os.open(tmp, os.O_WRONLY)
-    try:
-        for idx in np.ndindex(*raw.shape[:lead]):
-            start = tuple(s.start + i for s, i in zip(slices[:lead], idx)) + tuple(s.start for s in slices[lead:])
-            flat = int(np.ravel_multi_index(start, shape)) if ndim else 0
-            pos = offset + flat * itemsize
-            view = memoryview(raw[idx] if lead else raw).cast("B")
-            while view:
-                n = os.pwrite(fd, view, pos)
-                view, pos = view[n:], pos + n
-    finally:
-        os.close(fd)
-    return int(raw.nbytes)
-
-
-def _finish(tmp: str, path: str, written) -> str:
-    # Every block is on disk (in the page cache) once all writes returned; the rename makes
-    # the file visible atomically. (No fsync: process kills cannot lose page-cache data.)
-    return finalize(tmp, path)
-
-
-def to_fits(
-    array: Any,
-    path: str | os.PathLike,
-    header=None,
-    overwrite: bool = False,
-    compute: bool = True,
-    scheduler: str | None = None,
-    progress: bool | None = None,
-):
-    """Stream an array to a FITS primary HDU, block by block, atomically.
-
-    The header (from ``header`` or the array's ``attrs``) is written first; each
-    dask block is then written by its own task, which opens the file itself, at
-    its byte offset. The file appears under ``path`` only when complete. Output
-    bytes do not depend on the scheduler or chunking. ``uint16``/``uint32``/``int8``
-    use the BZERO convention. With ``compute=False`` a ``dask.delayed`` is returned.
-
-    >>> import dask.array as da, lazyastro
-    >>> lazyastro.to_fits(da.zeros((512, 512), "f4"), "/tmp/zeros.fits", overwrite=True, progress=False)
-    '/tmp/zeros.fits'
-    """
-    data, _dims, attrs = as_dask(array)
-    target = check_output(path, overwrite)
-    hdr = build_header(data.shape, data.dtype, header if header is not None else attrs)
-    if data.dtype.byteorder == ">":
-        data = data.astype(data.dtype.newbyteorder("="))
-    bitpix, bzero = int(hdr["BITPIX"]), int(hdr.get("BZERO", 0))
-    head = hdr.tostring(padding=True).encode("ascii")
-    nbytes = data.size * data.dtype.itemsize
-    total = len(head) + math.ceil(nbytes / BLOCK) * BLOCK
-    tmp = partial_path(target)
-
-    def _prepare() -> str:
-        remove_path(tmp)
-        with open(tmp, "wb") as f:
-            f.write(head)
-            f.truncate(total)  # zero-filled data and padding
-        return str(tmp)
-
-    ready = dask.delayed(_prepare, pure=False)()
-    blocks = data.to_delayed().ravel()
-    writes = [
-        dask.delayed(_write_block, pure=False)(blk, str(tmp), len(head), data.shape, slices, bitpix, bzero, ready)
-        for blk, (_idx, slices) in zip(blocks, block_slices(data.chunks))
-    ]
-    if not writes:  # zero-size array
-        writes = [ready]
-    done = dask.delayed(_finish, pure=False)(str(tmp), str(target), writes)
-    if not compute:
-        return done
-    from ..core.execution import compute as run
-
-    try:
-        (result,) = run(done, scheduler=scheduler, progress=progress, desc=f"write {target.name}")
-    except BaseException:
-        remove_path(tmp)
-        raise
-    return result
+# The writer lives in ``fits_write`` (the streaming engine's FITS target).
+from .fits_write import FitsTarget, build_header, to_fits  # noqa: E402

@@ -19,13 +19,10 @@ import numpy as np
 import xarray as xr
 from dask.base import tokenize
 
-from ..core.atomic import atomic_output
-from ..core.backend import to_numpy
 from ..core.chunking import chunk_bytes_for_budget, normalize_chunks
-from ..core.config import memory_budget
 from ..core.errors import FormatError, InputNotFoundError, ParameterError, UnsupportedDtypeError
 from ..core.metadata import json_attrs
-from .common import as_dask, block_slices, default_dims, wrap
+from .common import default_dims, wrap
 
 __all__ = ["open_hdf5", "to_hdf5", "sniff_hdf5", "hdf5_compression", "open_h5file"]
 
@@ -153,74 +150,5 @@ def open_hdf5(
     return wrap(data, dims, attrs)
 
 
-def hdf5_compression(compression: str | None, level: int | None = None) -> dict[str, Any]:
-    """h5py dataset keywords for ``gzip``, ``lzf``, ``blosc-lz4``, ``blosc-zstd`` or ``None``."""
-    if compression in (None, "none"):
-        return {}
-    if compression == "gzip":
-        return {"compression": "gzip", "compression_opts": 4 if level is None else level, "shuffle": True}
-    if compression == "lzf":
-        return {"compression": "lzf", "shuffle": True}
-    if compression in ("blosc-lz4", "blosc-zstd", "blosc"):
-        cname = "zstd" if compression == "blosc-zstd" else "lz4"
-        return dict(hdf5plugin.Blosc(cname=cname, clevel=5 if level is None else level, shuffle=hdf5plugin.Blosc.SHUFFLE))
-    raise ParameterError(f"unknown HDF5 compression {compression!r}; use gzip, lzf, blosc-lz4, blosc-zstd or none")
-
-
-def to_hdf5(
-    array: Any,
-    path: str | os.PathLike,
-    dataset: str = "data",
-    compression: str | None = "blosc-lz4",
-    level: int | None = None,
-    chunks: Any = None,
-    overwrite: bool = False,
-    scheduler: str | None = None,
-    progress: bool | None = None,
-) -> str:
-    """Stream an array into one HDF5 dataset of a new file, block by block, atomically.
-
-    Blocks are computed in batches (with any scheduler) that fit the memory
-    budget and written by this process; the file is renamed into place at the end.
-
-    >>> import dask.array as da, lazyastro
-    >>> lazyastro.to_hdf5(da.ones((64, 64)), "/tmp/ones.h5", "img", overwrite=True, progress=False)
-    '/tmp/ones.h5'
-    """
-    import h5py
-
-    from ..core.execution import compute as run
-
-    data, dims, attrs = as_dask(array)
-    if data.dtype.kind not in "biuf":
-        raise UnsupportedDtypeError(f"dtype {data.dtype} cannot be written to HDF5 by lazyastro", path)
-    h5chunks = normalize_chunks(chunks, data.shape, data.dtype, dims) if chunks is not None else tuple(
-        min(c[0], 2**31) for c in data.chunks
-    )
-    # HDF5 chunks must stay below 4 GiB; keep them modest for compression speed.
-    while math.prod(h5chunks) * data.dtype.itemsize > 64 * 2**20 and max(h5chunks) > 1:
-        ax = int(np.argmax(h5chunks))
-        h5chunks = h5chunks[:ax] + (max(1, h5chunks[ax] // 2),) + h5chunks[ax + 1 :]
-    opts = hdf5_compression(compression, level)
-    max_block = max(math.prod(s.stop - s.start for s in sl) for _, sl in block_slices(data.chunks)) if data.size else 1
-    batch = max(1, min(32, memory_budget() // (3 * max_block * data.dtype.itemsize)))
-    blocks = list(zip(data.to_delayed().ravel(), block_slices(data.chunks)))
-    with atomic_output(path, overwrite) as tmp:
-        with h5py.File(tmp, "w") as f:
-            ds = f.create_dataset(dataset, shape=data.shape, dtype=data.dtype,
-                                  chunks=h5chunks if data.size else None, **opts)
-            _write_attrs(ds, attrs, dims)
-            from tqdm.auto import tqdm
-
-            from ..core.execution import _want_progress, scheduler_session
-
-            with tqdm(total=len(blocks), desc=f"write {Path(path).name}", unit="block",
-                      disable=not _want_progress(progress)) as bar, scheduler_session(scheduler) as sched:
-                for start in range(0, len(blocks), batch):
-                    part = blocks[start : start + batch]
-                    values = run(*[b for b, _ in part], scheduler=sched, progress=False)
-                    for value, (_blk, (_idx, slices)) in zip(values, part):
-                        ds[slices] = to_numpy(value)
-                    bar.update(len(part))
-            f.flush()
-    return str(path)
+# The writer lives in ``hdf5_write`` (the streaming engine's HDF5 target).
+from .hdf5_write import hdf5_compression, to_hdf5  # noqa: E402
