@@ -44,7 +44,7 @@ from .errors import LazyAstroError, OutputExistsError, ParameterError
 
 __all__ = [
     "Variable", "StreamTarget", "RegionRecord", "ResumeMismatchError", "OutputWriteError",
-    "as_variables", "store", "regions", "record_path", "output_error",
+    "as_variables", "store", "regions", "record_path", "output_error", "default_dims",
 ]
 
 
@@ -79,7 +79,12 @@ class Variable:
         return np.dtype(self.data.dtype)
 
 
-def _default_dims(ndim: int) -> tuple[str, ...]:
+def default_dims(ndim: int) -> tuple[str, ...]:
+    """Conventional dim names: ``(y, x)``, ``(frame, y, x)``, ``(band, frame, y, x)``.
+
+    >>> default_dims(3)
+    ('frame', 'y', 'x')
+    """
     names = {1: ("x",), 2: ("y", "x"), 3: ("frame", "y", "x"), 4: ("band", "frame", "y", "x")}
     return names.get(ndim, tuple(f"dim_{i}" for i in range(ndim)))
 
@@ -113,7 +118,7 @@ def as_variables(source: Any, chunks=None) -> list[Variable]:
                 raise ParameterError(f"cannot store an object array{f' ({name})' if name else ''}")
             chunk_shape = chunks(data.shape, data.dtype) if callable(chunks) else (chunks or "auto")
             data = _wrap_memory(data, chunk_shape)
-        dims = tuple(str(d) for d in dims) if dims else _default_dims(data.ndim)
+        dims = tuple(str(d) for d in dims) if dims else default_dims(data.ndim)
         return Variable(None if name is None else str(name), data, dims, dict(attrs), in_memory)
 
     if isinstance(source, xr.Dataset):
@@ -461,7 +466,8 @@ def store(
     done = record.done_keys() if resuming else set()
     pending = []
     for vi, var in enumerate(variables):
-        blocks = var.data.to_delayed().ravel()
+        # unoptimised: reads shared by several variables keep their keys and run once
+        blocks = var.data.to_delayed(optimize_graph=False).ravel()
         for blk, (idx, region) in zip(blocks, regions(var.data.chunks)):
             key = _key(vi, idx)
             if key not in done:
