@@ -231,7 +231,7 @@ def fold_step(kind: str, acc: np.ndarray | None, block: np.ndarray, acc_dtype=No
         acc = xp.zeros(block.shape[1:], acc_dtype)
     for frame in block:
         if nan and xp is np:
-            np.add(acc, frame, out=acc, where=~np.isnan(frame))
+            xp.add(acc, frame, out=acc, where=~xp.isnan(frame))
         elif nan:  # CuPy ufuncs take no ``where=``
             xp.add(acc, xp.where(xp.isnan(frame), 0, frame), out=acc, casting="unsafe")
         else:
