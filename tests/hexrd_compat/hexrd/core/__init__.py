@@ -1,0 +1,1 @@
+"""Test shim package ``hexrd.core`` (see ``hexrd/__init__.py``)."""
