@@ -75,7 +75,7 @@ def make_data(workdir: Path, frames: int, size: int, budget: str, threads: int, 
                 lf.write_series(data, p, chunks=(8, rows, size))
                 what = f"Zarr (Blosc LZ4, chunks 8 x {rows} x {size})"
             else:
-                lf.write_series(data, p, format="hdf5", gzip=1 if src == "hdf5-gzip" else 0)
+                lf.write_series(data, p, format="hexrd-hdf5", gzip=1 if src == "hdf5-gzip" else 0)
                 what = "legacy HDF5 (1 frame per chunk, " + ("gzip 1 + shuffle)" if src == "hdf5-gzip" else "uncompressed)")
             print(f"wrote {what} in {time.perf_counter() - t0:.1f} s", flush=True)
     return {k: str(v) for k, v in paths.items()}

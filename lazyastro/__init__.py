@@ -3,10 +3,17 @@
 Everything is a chunked dask array wrapped in an xarray object with named dims;
 statistics are reduction graphs; outputs stream to disk chunk by chunk.
 
+Importing lazyastro is cheap: readers, writers, dask and the task packages
+(``lazyastro.frames``, ``lazyastro.skipper``, ...) load on first use.
+
 >>> import lazyastro
 >>> img = lazyastro.open("deep.fits")            # doctest: +SKIP
 >>> lazyastro.to_zarr(img, "deep.zarr")          # doctest: +SKIP
 """
+
+from __future__ import annotations
+
+import importlib
 
 from .core.config import memory_budget, set_options
 from .core.errors import (
@@ -18,41 +25,39 @@ from .core.errors import (
     ParameterError,
     UnsupportedDtypeError,
 )
-from .core.execution import cluster, compute
-from .io import (
-    detect_format,
-    formats,
-    open,
-    open_fits,
-    open_hdf5,
-    open_zarr,
-    register_format,
-    to_fits,
-    to_hdf5,
-    to_zarr,
-    write,
-)
+from .io.registry import detect_format, formats, open, register_format, write
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "open", "write", "open_fits", "open_zarr", "open_hdf5", "to_fits", "to_zarr", "to_hdf5",
+    "open", "write", "open_fits", "open_zarr", "open_hdf5", "open_tiff", "open_npy",
+    "to_fits", "to_zarr", "to_hdf5", "to_tiff", "to_npy",
     "compute", "cluster", "set_options", "memory_budget", "detect_format", "formats",
     "register_format", "LazyAstroError", "FormatError", "InputNotFoundError", "OutputExistsError",
     "UnsupportedDtypeError", "IncompleteOutputError", "ParameterError",
 ]
 
+# name -> module that defines it (imported on first access)
+_LAZY = {
+    "open_fits": "lazyastro.io.fits", "to_fits": "lazyastro.io.fits",
+    "open_zarr": "lazyastro.io.zarr", "to_zarr": "lazyastro.io.zarr",
+    "open_hdf5": "lazyastro.io.hdf5", "to_hdf5": "lazyastro.io.hdf5",
+    "open_tiff": "lazyastro.io.tiff", "to_tiff": "lazyastro.io.tiff",
+    "open_npy": "lazyastro.io.npy", "to_npy": "lazyastro.io.npy",
+    "compute": "lazyastro.core.execution", "cluster": "lazyastro.core.execution",
+}
+_SUBPACKAGES = ("frames", "skipper", "synthetic", "io", "core", "cli")
 
-def _load_task_packages() -> None:
-    """Import task subpackages so their formats and CLI commands register."""
-    import importlib
 
-    for name in ("frames", "skipper"):
-        try:
-            importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBPACKAGES:  # lazyastro.frames.mean(...) works without importing it first
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-_load_task_packages()
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | set(_SUBPACKAGES))

@@ -4,46 +4,165 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 from ..core.config import format_bytes
 from ..core.errors import ParameterError
 from ..io import registry
+from .options import int_option
 
 
 def parse_shape(text: str | None) -> tuple[int, ...] | None:
-    """``"1,512,512"`` -> ``(1, 512, 512)`` (``-1`` = whole axis)."""
+    """``"1,512,512"`` -> ``(1, 512, 512)`` (``-1`` = whole axis).
+
+    >>> parse_shape("1,512,-1")
+    (1, 512, -1)
+    """
     if text is None:
         return None
     try:
-        return tuple(int(v) for v in text.replace("x", ",").split(","))
+        shape = tuple(int(v) for v in text.replace("x", ",").split(","))
     except ValueError:
         raise ParameterError(f"invalid shape {text!r}; use comma-separated integers like 1,512,512") from None
+    bad = [n for n in shape if n < 1 and n != -1]
+    if bad:
+        raise ParameterError(f"invalid shape {text!r}: sizes must be >= 1 (or -1 for a whole axis)")
+    return shape
 
 
-def _reader_kwargs(args: argparse.Namespace, fmt: str) -> dict:
-    kw: dict = {}
-    if getattr(args, "dataset", None) and fmt == "hdf5":
-        kw["dataset"] = args.dataset
-    if getattr(args, "hdu", None) is not None and fmt == "fits":
-        kw["hdu"] = int(args.hdu) if str(args.hdu).isdigit() else args.hdu
-    if getattr(args, "name", None) and fmt == "zarr":
-        kw["name"] = args.name
-    if getattr(args, "chunks", None) and fmt in ("fits", "hdf5", "zarr"):
-        kw["chunks"] = parse_shape(args.chunks)
-    return kw
+def _shape_option(text: str) -> tuple[int, ...]:
+    try:
+        return parse_shape(text)
+    except ParameterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def open_input(args: argparse.Namespace, path: str):
-    fmt = args.input_format or registry.detect_format(path)
-    if getattr(args, "dataset", None) and not args.input_format and fmt != "hdf5":
-        # --dataset names one HDF5 dataset: read it as plain HDF5 even if the file also
-        # matches a legacy layout (e.g. a hexrd image series).
-        if registry.get_format("hdf5").sniff(Path(path)):
-            fmt = "hdf5"
+_shape_option.__name__ = "shape"
+
+
+def _int_or_str(text: str) -> int | str:
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+# ----------------------------------------------------------------------------- options from the registry
+
+
+def _flag(param: registry.Param) -> str:
+    return param.flag or "--" + param.name.replace("_", "-")
+
+
+def _declared(which: str, kinds: tuple[str, ...] | None) -> dict[str, tuple[registry.Param, list[str]]]:
+    """Command-line flag -> (declaration, format names), merged over the registered formats.
+
+    Write options whose flag a read option already uses get an ``--out-`` prefix
+    (``--out-chunks``), the same whatever the command.
+    """
+    fmts = [f for n, f in registry.formats().items() if n == f.name]
+    open_flags = {_flag(p) for f in fmts for p in f.open_params if p.cli}
+    merged: dict[str, tuple[registry.Param, list[str]]] = {}
+    for fmt in fmts:
+        if kinds is not None and fmt.kind not in kinds:
+            continue
+        if not (fmt.readable if which == "open" else fmt.writable):
+            continue
+        for p in fmt.params(which):
+            if not p.cli:
+                continue
+            flag = _flag(p)
+            if which == "write" and p.flag is None and flag in open_flags:
+                flag = "--out-" + p.name.replace("_", "-")
+            if flag in merged:
+                seen, names = merged[flag]
+                if seen.name != p.name or seen.type != p.type:
+                    raise TypeError(
+                        f"format {fmt.name!r} declares {flag} as {p.name}: {p.type}, "
+                        f"{names[0]!r} as {seen.name}: {seen.type}"
+                    )
+                if seen.choices is not None or p.choices is not None:
+                    choices = tuple(dict.fromkeys((*(seen.choices or ()), *(p.choices or ()))))
+                    seen = registry.Param(seen.name, seen.type, seen.help, None, choices, flag=seen.flag)
+                merged[flag] = (seen, [*names, fmt.name])
+            else:
+                merged[flag] = (p, [fmt.name])
+    return merged
+
+
+def add_format_options(
+    parser: argparse.ArgumentParser,
+    which: str,
+    *,
+    kinds: tuple[str, ...] | None = None,
+    exclude: tuple[str, ...] = (),
+) -> None:
+    """Add the options that the formats' ``open`` (``which="open"``) or ``write`` declare.
+
+    Each option is added once, with the formats that take it in its help; its value is
+    passed only to a format that declares it (another format refuses it in one line).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    which : {"open", "write"}
+        Reader or writer options.
+    kinds : tuple of str, optional
+        Only formats of these kinds.
+    exclude : tuple of str
+        Flags the command defines itself.
+    """
+    from .options import float_option, int_option
+
+    table = {}
+    group = parser.add_argument_group("input format options" if which == "open" else "output format options")
+    for flag, (p, names) in _declared(which, kinds).items():
+        if flag in exclude:
+            continue
+        dest = f"{which}_opt_{p.name}"
+        kw: dict = {"dest": dest, "default": None,
+                    "help": f"{p.help} [{', '.join(names)}]".replace("%", "%%")}
+        if p.type is bool:
+            kw["action"] = argparse.BooleanOptionalAction
         else:
-            raise ParameterError(f"--dataset applies to HDF5 input, but this is {fmt}")
-    return fmt, registry.open(path, format=fmt, **_reader_kwargs(args, fmt))
+            kw["type"] = {
+                int: int_option(min=p.min, max=p.max), float: float_option(min=p.min, max=p.max),
+                "shape": _shape_option, "int-or-str": _int_or_str, str: str,
+            }[p.type]
+            if p.choices is not None:
+                kw["choices"] = p.choices
+            kw["metavar"] = {"shape": "SHAPE", int: "N", float: "X"}.get(p.type, "VALUE" if p.choices is None else None)
+            if kw["metavar"] is None:
+                del kw["metavar"]
+        group.add_argument(flag, **kw)
+        table[dest] = (p.name, flag)
+    parser.set_defaults(**{f"_{which}_options": table})
+
+
+def format_options(args: argparse.Namespace, fmt: registry.Format | None, which: str) -> dict:
+    """The declared options given on the command line, as keywords for ``fmt``.
+
+    With ``fmt=None``, every given option (name -> value). An option ``fmt`` does not take
+    is a :class:`ParameterError` naming the flag, the format and what it takes.
+    """
+    table = getattr(args, f"_{which}_options", {}) or {}
+    given = {dest: spec for dest, spec in table.items() if getattr(args, dest, None) is not None}
+    if fmt is None:
+        return {name: getattr(args, dest) for dest, (name, _flag_) in given.items()}
+    accepted = {p.name for p in fmt.params(which)}
+    bad = [flag for _dest, (name, flag) in given.items() if fmt.strict_params and name not in accepted]
+    if bad:
+        side = "input" if which == "open" else "output"
+        takes = [f for _d, (n, f) in table.items() if n in accepted]
+        hint = f" ({fmt.name} takes {', '.join(takes)})" if takes else ""
+        verb = "does" if len(bad) == 1 else "do"
+        raise ParameterError(f"{', '.join(bad)} {verb} not apply to {fmt.name} {side}{hint}")
+    return {name: getattr(args, dest) for dest, (name, _flag_) in given.items()}
+
+
+def open_input(args: argparse.Namespace, path: str, *, kinds: tuple[str, ...] | None = None):
+    """``(format, data)`` of the input named on the command line (``--format`` and reader options)."""
+    given = format_options(args, None, "open")
+    fmt = registry.resolve(path, args.input_format, options=given, kinds=kinds, option="--format")
+    kw = format_options(args, fmt, "open")
+    return fmt.name, registry.open(path, format=fmt.name, **kw)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -77,59 +196,60 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     _fmt, arr = open_input(args, args.input)
-    out_fmt = args.output_format or registry.detect_format(args.output, for_writing=True)
-    kw: dict = {"overwrite": args.overwrite}
-    if out_fmt == "zarr":
-        kw.update(codec=args.codec, chunks=parse_shape(args.out_chunks), shards=parse_shape(args.shards))
-    elif out_fmt == "hdf5":
-        kw.update(dataset=args.dataset_out or "data", compression=args.compression,
-                  chunks=parse_shape(args.out_chunks))
-    elif args.out_chunks or args.shards:
-        raise ParameterError(f"--out-chunks/--shards do not apply to {out_fmt} output")
-    out = registry.write(arr, args.output, format=out_fmt, **kw)
-    print(f"wrote {out} ({out_fmt}, {tuple(arr.shape)} {arr.dtype})")
+    if args.output_format:
+        out_fmt = registry.get_format(args.output_format, option="--to")
+    else:
+        out_fmt = registry.get_format(registry.detect_format(args.output, for_writing=True))
+    if not out_fmt.writable:
+        raise ParameterError(f"--to {out_fmt.name}: this format cannot be written")
+    kw = format_options(args, out_fmt, "write")
+    out = registry.write(arr, args.output, format=out_fmt.name, overwrite=args.overwrite, **kw)
+    print(f"wrote {out} ({out_fmt.name}, {tuple(arr.shape)} {arr.dtype})")
     return 0
 
 
 def cmd_formats(args: argparse.Namespace) -> int:
-    seen = set()
-    for _name, fmt in sorted(registry.formats().items()):
-        if id(fmt) in seen:
+    for name, fmt in sorted(registry.formats().items()):
+        if name != fmt.name:
             continue
-        seen.add(id(fmt))
-        rw = ("r" if fmt.reader else "-") + ("w" if fmt.writer else "-")
-        print(f"{fmt.name:18s} {rw}  {' '.join(fmt.extensions):24s} {fmt.description}")
+        rw = ("r" if fmt.readable else "-") + ("w" if fmt.writable else "-")
+        print(f"{fmt.name:18s} {rw}  {fmt.kind:7s} {' '.join(fmt.extensions):24s} {fmt.description}")
+        if args.verbose:
+            for which in ("open", "write"):
+                flags = {p.name: f for f, (p, names) in _declared(which, None).items() if fmt.name in names}
+                opts = ", ".join(flags.get(p.name, p.name + "=") for p in fmt.params(which))
+                if opts:
+                    print(f"{'':22s}{'read' if which == 'open' else 'write'}: {opts}")
     return 0
 
 
+def _format_list() -> str:
+    return ", ".join(registry.format_names())
+
+
 def _input_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", dest="input_format", default=None, help="input format (default: detect)")
-    p.add_argument("--dataset", default=None, help="HDF5 dataset path inside the input file")
-    p.add_argument("--hdu", default=None, help="FITS HDU index or name (default: first with data)")
-    p.add_argument("--name", default=None, help="array name inside a Zarr group")
-    p.add_argument("--chunks", default=None, help="read chunks, e.g. 1,1024,-1")
+    p.add_argument("--format", dest="input_format", default=None, metavar="NAME",
+                   help=f"input format (default: detect from the content): {_format_list()}")
+    add_format_options(p, "open")
 
 
 def register(sub) -> None:
     p = sub.add_parser("info", help="describe a dataset (lazy: reads metadata only)")
     p.add_argument("path")
-    p.add_argument("--cards", type=int, default=12, help="header cards to show (default 12)")
+    p.add_argument("--cards", type=int_option(min=0), default=12, help="header cards to show (default 12)")
     _input_options(p)
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("convert", help="convert any readable dataset to FITS, Zarr or HDF5, streaming")
+    p = sub.add_parser("convert", help="convert any readable dataset to another format, streaming")
     p.add_argument("input")
-    p.add_argument("output", help="output path; format from the extension (.fits, .zarr, .h5)")
+    p.add_argument("output", help="output path; format from the extension (.fits, .zarr, .h5, .tif, .npy, ...)")
     _input_options(p)
-    p.add_argument("--to", dest="output_format", default=None, choices=["fits", "zarr", "hdf5"])
+    p.add_argument("--to", dest="output_format", default=None, metavar="NAME",
+                   help="output format (default: from the extension)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("--out-chunks", default=None, help="output chunk shape (Zarr/HDF5)")
-    p.add_argument("--shards", default=None, help="Zarr shard shape (whole multiple of the chunks)")
-    p.add_argument("--codec", default="lz4", choices=["lz4", "zstd", "none"], help="Zarr codec (Blosc)")
-    p.add_argument("--compression", default="blosc-lz4",
-                   choices=["gzip", "lzf", "blosc-lz4", "blosc-zstd", "none"], help="HDF5 compression")
-    p.add_argument("--dataset-out", default=None, help="HDF5 output dataset name (default: data)")
+    add_format_options(p, "write")
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("formats", help="list the registered formats")
+    p = sub.add_parser("formats", help="list the registered formats and their options")
+    p.add_argument("-v", "--verbose", action="store_true", help="also list each format's options")
     p.set_defaults(func=cmd_formats)

@@ -16,13 +16,19 @@ from .. import __version__
 from ..core.config import set_options
 from ..core.errors import LazyAstroError
 
-# Modules that add subcommands; each has ``register(subparsers)``.
-SUBCOMMAND_MODULES = (
-    "lazyastro.cli.commands",
-    "lazyastro.cli.demo",
-    "lazyastro.frames.cli",
-    "lazyastro.skipper.cli",
-)
+# Subcommands: name -> (module with ``register(subparsers)``, one-line help). A module is
+# imported only when one of its commands runs (or its --help is asked for), so
+# ``lazyastro --help`` imports no format, dask or task code.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "info": ("lazyastro.cli.commands", "describe a dataset (lazy: reads metadata only)"),
+    "convert": ("lazyastro.cli.commands", "convert any readable dataset to another format, streaming"),
+    "formats": ("lazyastro.cli.commands", "list the registered formats and their options"),
+    "demo": ("lazyastro.cli.demo", "run the end-to-end out-of-core demo on synthetic data"),
+    "frames": ("lazyastro.frames.cli", "image series (frame stacks): statistics and conversion"),
+    "skipper": ("lazyastro.skipper.cli", "Skipper-CCD quick-look statistics (legacy image_preproc)"),
+}
+SUBCOMMAND_MODULES = tuple(dict.fromkeys(mod for mod, _ in SUBCOMMANDS.values()))
+ALL = "*"
 _GLOBAL_WITH_VALUE = ("--scheduler", "--memory-budget")
 _GLOBAL_FLAGS = ("--no-progress", "--debug")
 
@@ -51,7 +57,32 @@ def _hoist_globals(argv: Sequence[str]) -> list[str]:
     return front + rest
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand named on a hoisted command line (global options come first)."""
+    it = iter(argv)
+    for arg in it:
+        if arg in _GLOBAL_WITH_VALUE:
+            next(it, None)
+        elif arg == "--":
+            return next(it, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(command: str | None = ALL) -> argparse.ArgumentParser:
+    """The ``lazyastro`` parser.
+
+    Parameters
+    ----------
+    command : str or None
+        Build this subcommand fully and the others as one-line stubs (``None``: stubs only,
+        enough for ``lazyastro --help``); the default builds every subcommand.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
     parser = argparse.ArgumentParser(
         prog="lazyastro",
         description="Lazy, chunked, out-of-core astronomical image analysis.",
@@ -68,13 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod_name in SUBCOMMAND_MODULES:
-        try:
-            mod = importlib.import_module(mod_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and mod_name.startswith(exc.name):
-                continue  # optional task package not present
-            raise
-        mod.register(sub)
+        names = [n for n, (m, _) in SUBCOMMANDS.items() if m == mod_name]
+        if command == ALL or command in names:
+            try:
+                mod = importlib.import_module(mod_name)
+            except ModuleNotFoundError as exc:
+                if exc.name and mod_name.startswith(exc.name):
+                    continue  # optional task package not present
+                raise
+            mod.register(sub)
+        else:
+            for name in names:
+                sub.add_parser(name, help=SUBCOMMANDS[name][1], add_help=False)
     return parser
 
 
@@ -83,8 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        parser = build_parser()
-        args = parser.parse_args(_hoist_globals(argv))
+        argv = _hoist_globals(argv)
+        command = _command_of(argv)
+        parser = build_parser(command if command in SUBCOMMANDS else None)
+        args = parser.parse_args(argv)
         if not getattr(args, "func", None):
             parser.print_help()
             return 2

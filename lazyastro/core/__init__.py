@@ -1,7 +1,5 @@
 """Shared machinery: errors, options, chunk sizing, execution, atomic outputs."""
 
-from .atomic import DoneRecord, atomic_output
-from .chunking import auto_chunks
 from .config import memory_budget, parse_bytes, set_options
 from .errors import (
     FormatError,
@@ -12,7 +10,18 @@ from .errors import (
     ParameterError,
     UnsupportedDtypeError,
 )
-from .execution import cluster, compute
+
+# Heavier parts (numpy, dask) load on first use, so ``import lazyastro`` stays light.
+_LAZY = {"DoneRecord": "atomic", "atomic_output": "atomic", "auto_chunks": "chunking",
+         "cluster": "execution", "compute": "execution"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "DoneRecord", "atomic_output", "auto_chunks", "memory_budget", "parse_bytes", "set_options",

@@ -12,59 +12,34 @@ and every statistic is a dask graph.
 
 from __future__ import annotations
 
-from ..io.registry import register_format
-from .formats import (
-    detect_series_format,
-    open_series,
-    sniff_fits_files,
-    to_series,
-    write_series,
-)
-from .formats.framecache import (
-    open_fch5_cache,
-    open_frame_cache,
-    open_npz_cache,
-    open_yml_cache,
-    sniff_fch5_cache,
-    sniff_npz_cache,
-    sniff_yml_cache,
-    write_frame_cache,
-)
-from .formats.hexrd_hdf5 import open_hexrd_hdf5, sniff_hexrd_hdf5, write_hexrd_hdf5
-from .formats.imagefiles import open_fits_files, open_image_files, sniff_image_files
-from .iterators import (
-    average_iter,
-    max_iter,
-    mean_iter,
-    median_iter,
-    min_iter,
-    percentile_iter,
-    sum_iter,
-)
-from .ops import dark, flip, frame_list, process, rectangle
-from .series import as_series, from_array
-from .stats import (
-    average,
-    compute_stats,
-    max,
-    mean,
-    median,
-    min,
-    nanmax,
-    nanmean,
-    nanmedian,
-    nanmin,
-    nanpercentile,
-    nanstd,
-    nansum,
-    percentile,
-    stat_by_name,
-    std,
-    sum,
-)
+import importlib
 
-open = open_series  # noqa: A001
-write = write_series
+# Public names -> the submodule defining them. They load on first use, so importing
+# lazyastro.frames (and looking up its formats in the registry) stays light.
+_LAZY = {
+    "open_series": "formats", "write_series": "formats", "detect_series_format": "formats",
+    "to_series": "formats", "sniff_fits_files": "formats",
+    "open_fch5_cache": "formats.framecache", "open_frame_cache": "formats.framecache",
+    "open_npz_cache": "formats.framecache", "open_yml_cache": "formats.framecache",
+    "sniff_fch5_cache": "formats.framecache", "sniff_npz_cache": "formats.framecache",
+    "sniff_yml_cache": "formats.framecache", "write_frame_cache": "formats.framecache",
+    "open_hexrd_hdf5": "formats.hexrd_hdf5", "sniff_hexrd_hdf5": "formats.hexrd_hdf5",
+    "write_hexrd_hdf5": "formats.hexrd_hdf5",
+    "open_fits_files": "formats.imagefiles", "open_image_files": "formats.imagefiles",
+    "sniff_image_files": "formats.imagefiles",
+    **dict.fromkeys(
+        ("average_iter", "max_iter", "mean_iter", "median_iter", "min_iter", "percentile_iter", "sum_iter"),
+        "iterators",
+    ),
+    **dict.fromkeys(("dark", "flip", "frame_list", "process", "rectangle"), "ops"),
+    "as_series": "series", "from_array": "series",
+    **dict.fromkeys(
+        ("average", "compute_stats", "max", "mean", "median", "min", "nanmax", "nanmean", "nanmedian",
+         "nanmin", "nanpercentile", "nanstd", "nansum", "percentile", "stat_by_name", "std", "sum"),
+        "stats",
+    ),
+}
+_ALIASES = {"open": "open_series", "write": "write_series"}
 
 __all__ = [
     "open", "write", "open_series", "write_series", "detect_series_format", "as_series", "from_array",
@@ -77,24 +52,19 @@ __all__ = [
 ]
 
 
-def _npz_writer(series, path, **kw):
-    return write_frame_cache(series, path, style=kw.pop("style", "npz"), **kw)
+def __getattr__(name: str):
+    target = _ALIASES.get(name, name)
+    if target in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[target]}"), target)
+        globals()[name] = value
+        return value
+    try:  # a submodule (kernels, stats, hexrd, ...)
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":
+            raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _fch5_writer(series, path, **kw):
-    return write_frame_cache(series, path, style="fch5", **kw)
-
-
-# Specific legacy layouts are sniffed before the generic containers (HDF5, YAML, directories).
-register_format("hexrd-hdf5", open_hexrd_hdf5, write_hexrd_hdf5, sniff=sniff_hexrd_hdf5, priority=10,
-                description="legacy hexrd image series: HDF5 group holding an 'images' dataset")
-register_format("frame-cache", open_frame_cache, _npz_writer, extensions=(".npz",), sniff=sniff_npz_cache, priority=10,
-                description="legacy hexrd sparse frame cache (npz; also reads fch5/yml)")
-register_format("frame-cache-fch5", open_fch5_cache, _fch5_writer, extensions=(".fch5",),
-                sniff=sniff_fch5_cache, priority=11, description="legacy hexrd sparse frame cache, HDF5 'fch5' style")
-register_format("frame-cache-yml", open_yml_cache, sniff=sniff_yml_cache, priority=10,
-                description="deprecated hexrd frame-cache YAML index (read only)")
-register_format("image-files", open_image_files, sniff=sniff_image_files, priority=10,
-                description="legacy hexrd image-files YAML (FITS/TIFF/PNG frames)")
-register_format("fits-files", open_fits_files, sniff=sniff_fits_files, priority=5,
-                description="directory of FITS files, one frame per file")
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,30 +1,72 @@
 """Skipper-CCD quick-look statistics (DAMIC-M image preprocessing).
 
+Importing this package is cheap: the readers, graphs and fits (dask, xarray, scipy) load on
+first use of a name.
+
 >>> from lazyastro import skipper
 >>> truth = skipper.simulate("/tmp/Img_01.fits", nskips=100)  # doctest: +SKIP
->>> cube = skipper.open("/tmp/Img_01.fits")  # doctest: +SKIP
+>>> ds = skipper.statistics(["/tmp/Img_01.fits"])             # doctest: +SKIP
 >>> (row,) = skipper.compute_statistics(["/tmp/Img_01.fits"])  # doctest: +SKIP
 """
 
-from .io import average, open, skipper_layout
-from .simulate import simulate
-from .stats import DEFAULT_SEED, compute_statistics, statistics
-from .tables import format_legacy, to_dataset, to_table, write_rows
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from ..io.registry import Format, Param
 
 __all__ = [
     "open", "average", "skipper_layout", "simulate", "statistics", "compute_statistics", "DEFAULT_SEED",
-    "to_table", "to_dataset", "write_rows", "format_legacy",
+    "run_directory", "select_files", "to_table", "to_dataset", "to_rows", "write_rows", "format_legacy",
+    "UNITS", "SkipperFormat",
 ]
 
+# name -> module defining it (imported on first access)
+_LAZY = {
+    "open": ".io", "average": ".io", "skipper_layout": ".io",
+    "simulate": ".simulate",
+    "statistics": ".stats", "compute_statistics": ".stats", "DEFAULT_SEED": ".stats",
+    "run_directory": ".directory", "select_files": ".directory",
+    "to_table": ".tables", "to_dataset": ".tables", "to_rows": ".tables", "write_rows": ".tables",
+    "format_legacy": ".tables", "UNITS": ".units",
+}
 
-def _register() -> None:
-    from ..io.registry import register_format
-    from .io import sniff_skipper
 
-    register_format(
-        "skipper", reader=open, sniff=sniff_skipper,
-        description="Skipper-CCD FITS (NAXIS1 = ncols * NDCMS) as a lazy (row, col, skip) cube",
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+class SkipperFormat(Format):
+    """Skipper-CCD FITS (``NAXIS1 = ncols * NDCMS``) read as a lazy ``(row, col, skip)`` cube.
+
+    A skipper file is also a plain FITS image, so detection prefers ``fits``; pass
+    ``format="skipper"`` to get the cube.
+
+    Examples
+    --------
+    >>> SkipperFormat().kind
+    'cube'
+    """
+
+    name = "skipper"
+    kind = "cube"
+    priority = -1
+    description = "Skipper-CCD FITS (NAXIS1 = ncols * NDCMS) as a lazy (row, col, skip) cube"
+    reader = "lazyastro.skipper.io:open"
+    sniffer = "lazyastro.skipper.io:sniff_skipper"
+    open_params = (
+        Param("chunks", "shape", "read chunks (rows, cols, skips); -1: whole axis (default: from the budget)"),
+        Param("name", "object", "dask graph name"),
     )
 
-
-_register()
+    def sniff(self, path: Path) -> bool:
+        return Path(path).is_file() and super().sniff(path)

@@ -43,7 +43,7 @@ def test_hdf5_direct_reads_match_h5py(tmp_path, int_series, layout):
         with h5py.File(path, "w") as h5:
             h5.create_dataset("imageseries/images", data=int_series)
     else:
-        lf.write(int_series, path, format="hdf5", gzip=1 if layout == "gzip" else 0,
+        lf.write(int_series, path, format="hexrd-hdf5", gzip=1 if layout == "gzip" else 0,
                  chunk_rows=5 if layout == "row-chunks" else None)
     s = lf.open(path)
     be = _backend(s)
@@ -71,7 +71,7 @@ def test_hdf5_direct_two_d_dataset(tmp_path):
 
 def test_hdf5_pread_fallback_for_unevenly_placed_chunks(tmp_path, int_series):
     path = tmp_path / "s.h5"
-    lf.write(int_series, path, format="hdf5", gzip=0)
+    lf.write(int_series, path, format="hexrd-hdf5", gzip=0)
     be = _backend(lf.open(path))
     rc, offsets = be.raw
     swapped = offsets.copy()
@@ -195,7 +195,7 @@ def test_memory_bounded_on_hdf5(tmp_path, stat, direct):
     nf, ny, nx = 48, 1024, 1024
     data = (np.arange(nf, dtype="u2")[:, None, None] + np.zeros((1, ny, nx), "u2"))
     path = tmp_path / "s.h5"
-    lf.write(data, path, format="hdf5", gzip=0)
+    lf.write(data, path, format="hexrd-hdf5", gzip=0)
     budget = data.nbytes // 4  # 24 MiB
     script = tmp_path / "child.py"
     script.write_text(_CHILD)
@@ -213,7 +213,7 @@ def test_memory_bounded_on_hdf5(tmp_path, stat, direct):
 def test_generic_open_prefers_legacy_layouts(tmp_path, int_series):
     from lazyastro.io.registry import detect_format
 
-    lf.write(int_series, tmp_path / "s.h5", format="hdf5")
+    lf.write(int_series, tmp_path / "s.h5", format="hexrd-hdf5")
     with pytest.warns(UserWarning):
         lf.write(int_series, tmp_path / "c.fch5", threshold=0)
     assert detect_format(tmp_path / "s.h5") == "hexrd-hdf5"
