@@ -18,7 +18,7 @@ import dask
 from dask.callbacks import Callback
 
 from .config import get_option, memory_budget
-from .errors import ParameterError
+from .errors import ParameterError, as_lazyastro_error
 
 __all__ = [
     "SCHEDULERS", "compute", "cluster", "active_client", "resolve_scheduler", "scheduler_session",
@@ -155,6 +155,18 @@ def compute(
     >>> compute(da.arange(10).sum(), scheduler="sync", progress=False)
     (np.int64(45),)
     """
+    try:
+        return _compute(objs, scheduler, progress, desc, optimize_graph)
+    except Exception as exc:
+        # A task's LazyAstroError comes back as itself under sync/threads/distributed; dask's
+        # ``processes`` scheduler may wrap it (RemoteException, with the traceback in its str).
+        err = as_lazyastro_error(exc)
+        if err is None or err is exc:
+            raise
+        raise err.with_traceback(exc.__traceback__) from None
+
+
+def _compute(objs, scheduler, progress, desc, optimize_graph) -> tuple:
     name = resolve_scheduler(scheduler)
     show = _want_progress(progress)
     if name == "client":

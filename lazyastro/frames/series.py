@@ -23,7 +23,8 @@ import xarray as xr
 from dask.base import tokenize
 
 from ..core.chunking import auto_chunks, normalize_chunks
-from ..core.errors import FormatError, ParameterError
+from ..core.errors import FormatError, ParameterError, reading
+from ..core.validate import check_int
 
 __all__ = ["DIMS", "Backend", "from_backend", "from_array", "as_series", "series_meta", "nframes_of"]
 
@@ -70,12 +71,8 @@ class Backend:
         start, stop, _ = fr.indices(self.shape[0])
         if stop <= start:
             return np.empty((0,) + self.shape[1:], self.dtype)[:, rows, cols]
-        try:
+        with reading(self.path, f"frames {start}:{stop}"):  # any read error names the file and frames
             out = self.read_region(start, stop, rows, cols)
-        except (OSError, KeyError, ValueError) as exc:
-            if isinstance(exc, FormatError):
-                raise
-            raise FormatError(f"cannot read frames {start}:{stop}: {exc}", self.path) from exc
         return np.asarray(out, dtype=self.dtype)
 
     def token(self) -> str:
@@ -188,8 +185,7 @@ def as_series(obj, nframes: int = 0) -> xr.DataArray:
         raise ParameterError("zero length image series")
     if nframes is None:
         nframes = 0
-    if int(nframes) != nframes or nframes < 0:
-        raise ParameterError(f"nframes must be a non-negative integer, got {nframes!r}")
+    nframes = check_int(nframes, "nframes", min=0)
     if nframes:
         series = series.isel(frame=slice(0, int(nframes)))
     return series

@@ -20,8 +20,16 @@ import xarray as xr
 from dask.base import tokenize
 
 from ..core.chunking import chunk_bytes_for_budget, normalize_chunks
-from ..core.errors import FormatError, InputNotFoundError, ParameterError, UnsupportedDtypeError
+from ..core.errors import (
+    FormatError,
+    InputNotFoundError,
+    ParameterError,
+    UnsupportedDtypeError,
+    block_text,
+    reading,
+)
 from ..core.metadata import json_attrs
+from ..core.paths import require_input
 from .common import default_dims, wrap
 
 __all__ = ["open_hdf5", "to_hdf5", "sniff_hdf5", "hdf5_compression", "open_h5file"]
@@ -40,6 +48,8 @@ def open_h5file(path: str | os.PathLike, mode: str = "r"):
     """``h5py.File`` with lazyastro errors (missing file, not HDF5); Blosc/LZ4/Zstd filters registered."""
     import h5py
 
+    if mode == "r":
+        require_input(path, kind="file")  # never open a FIFO or device (h5py would block on it)
     try:
         return h5py.File(path, mode)
     except FileNotFoundError:
@@ -91,9 +101,9 @@ def _read_attrs(ds) -> dict:
 
 
 def _read_task(path: str, dataset: str, block_info=None) -> np.ndarray:
-    loc = block_info[None]["array-location"]
-    with open_h5file(path) as f:
-        return f[dataset][tuple(slice(a, b) for a, b in loc)]
+    slices = tuple(slice(a, b) for a, b in block_info[None]["array-location"])
+    with reading(path, f"dataset {dataset!r} {block_text(slices)}"), open_h5file(path) as f:
+        return f[dataset][slices]
 
 
 def open_hdf5(
@@ -110,8 +120,8 @@ def open_hdf5(
     >>> import lazyastro
     >>> frames = lazyastro.open_hdf5("scan.h5", "imageseries/images")  # doctest: +SKIP
     """
-    path = Path(path)
-    with open_h5file(path) as f:
+    path = require_input(path, kind="file")
+    with open_h5file(path) as f, reading(path, "HDF5 metadata"):
         names = _list_datasets(f)
         if dataset is None:
             if len(names) != 1:
@@ -125,6 +135,8 @@ def open_hdf5(
         attrs = _read_attrs(ds)
     if dtype.kind not in "biuf":
         raise UnsupportedDtypeError(f"dataset {dataset!r} has dtype {dtype}, not numeric", path)
+    if shape is None or 0 in shape:
+        raise FormatError(f"dataset {dataset!r} holds no data (shape {shape})", path)
     stored_dims = attrs.pop("_ARRAY_DIMENSIONS", None)
     dims = tuple(dims or stored_dims or default_dims(len(shape)))
     if chunks is None and h5chunks:

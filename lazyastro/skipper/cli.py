@@ -20,6 +20,7 @@ import re
 import sys
 from pathlib import Path
 
+from ..cli.options import int_option
 from ..core.errors import InputNotFoundError, ParameterError
 from ..core.execution import cluster, resolve_scheduler
 from .stats import DEFAULT_SEED, compute_statistics
@@ -74,9 +75,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="legacy variable definitions and legacy-format columns (default 2021)")
     p.add_argument("--legacy", action="store_true", help="reproduce legacy numerical quirks (1.4826 MAD, bin offsets)")
     p.add_argument("--exact", action="store_true", help="pixVar: median over all pixels instead of a seeded sample")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the sampled statistics (default {DEFAULT_SEED})")
+    p.add_argument("--seed", type=int_option(min=0), default=DEFAULT_SEED, help=f"seed of the sampled statistics (default {DEFAULT_SEED})")
     p.add_argument("--plot", metavar="DIR", default=None, help="write a PNG of each histogram and fitted model to DIR")
-    p.add_argument("--batch", type=int, default=16, help="files computed together before the table is updated (default 16)")
+    p.add_argument("--batch", type=int_option(min=1), default=16, help="files computed together before the table is updated (default 16)")
     p.set_defaults(func=handler, glob=False)
     return p
 

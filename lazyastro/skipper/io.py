@@ -23,7 +23,8 @@ import xarray as xr
 from dask.base import tokenize
 
 from ..core.chunking import chunk_bytes_for_budget
-from ..core.errors import FormatError, InputNotFoundError, ParameterError
+from ..core.errors import FormatError, ParameterError, block_text, reading
+from ..core.paths import require_input
 from ..io.fits import apply_scaling, fits_layout
 
 __all__ = ["open", "average", "skipper_layout", "skipper_chunks", "sniff_skipper", "SKIP_KEY"]
@@ -40,9 +41,7 @@ def skipper_layout(path: str | os.PathLike) -> dict[str, Any]:
     >>> lay["shape"]  # doctest: +SKIP
     (50, 60, 25)
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputNotFoundError("no such file", path)
+    path = require_input(path, kind="file")
     lay = fits_layout(path, hdu=0)
     if len(lay["shape"]) != 2:
         raise FormatError(
@@ -116,8 +115,9 @@ def read_block(lay: dict, rows: slice, cols: slice, skips: slice) -> np.ndarray:
 
 
 def _read_task(lay: dict, block_info=None) -> np.ndarray:
-    loc = block_info[None]["array-location"]
-    return read_block(lay, *(slice(a, b) for a, b in loc))
+    slices = tuple(slice(a, b) for a, b in block_info[None]["array-location"])
+    with reading(lay.get("source", lay["path"]), block_text(slices)):
+        return read_block(lay, *slices)
 
 
 def open(  # noqa: A001
@@ -155,14 +155,15 @@ def open(  # noqa: A001
     stat = Path(path).stat()
     token = tokenize(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size, chunk_shape)
     lay_task = {k: v for k, v in lay.items() if k != "header"}
-    lay_task["path"] = str(Path(path).resolve())
+    # a compressed (gzip, ...) file is read from its decompressed copy
+    lay_task["path"] = lay["path"] if lay.get("container") else str(Path(path).resolve())
     data = da.map_blocks(
         _read_task, lay_task, chunks=da.core.normalize_chunks(chunk_shape, shape),
         dtype=lay["dtype"], meta=np.empty((0, 0, 0), dtype=lay["dtype"]),
         name=name or f"skipper-{token}",
     )
     attrs = {
-        "header": lay["header"], "source": lay_task["path"], "format": "skipper",
+        "header": lay["header"], "source": str(Path(path).resolve()), "format": "skipper",
         "nskips": shape[2], "bzero": lay["bzero"], "bscale": lay["bscale"],
         "size": stat.st_size, "mtime": stat.st_mtime,
     }

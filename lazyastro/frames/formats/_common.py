@@ -12,15 +12,94 @@ import xarray as xr
 from ...core.chunking import chunk_bytes_for_budget
 from ...core.errors import FormatError, InputNotFoundError
 from ...core.execution import compute
+from ...core.paths import is_regular_file, require_input
 
-__all__ = ["iter_frame_batches", "series_to_meta", "require_file", "to_bytes_meta"]
+__all__ = ["iter_frame_batches", "series_to_meta", "require_file", "to_bytes_meta", "load_yaml", "yaml_problem",
+           "read_text"]
 
 
-def require_file(path) -> Path:
-    p = Path(os.fspath(path))
-    if not p.exists():
-        raise InputNotFoundError("no such file or directory", p)
-    return p
+def require_file(path, kind: str = "file") -> Path:
+    """``path`` as a ``Path`` if it is an existing regular file (``kind="dir"``: directory).
+
+    FIFOs, devices and symbolic-link loops are refused before anything opens them
+    (see :func:`lazyastro.core.paths.require_input`).
+    """
+    return require_input(path, kind=kind)
+
+
+def yaml_problem(exc: Exception) -> str:
+    r"""A one-line description of a YAML error: ``"line 2, column 2: expected ',' or ']' ..."``.
+
+    Parameters
+    ----------
+    exc : Exception
+        A ``yaml.YAMLError`` (or a decoding error).
+
+    Returns
+    -------
+    str
+        The problem and its position on one line.
+
+    Examples
+    --------
+    >>> import yaml
+    >>> try:
+    ...     yaml.safe_load("a: [1, 2\nb: 3")
+    ... except yaml.YAMLError as exc:
+    ...     print(yaml_problem(exc))
+    line 2, column 2: expected ',' or ']', but got ':' (while parsing a flow sequence)
+    """
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if problem is None:
+        return " ".join(str(exc).split())
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    context = getattr(exc, "context", None)
+    return f"{where}{problem}" + (f" ({context})" if context else "")
+
+
+def load_yaml(text: str, source) -> object:
+    """``yaml.safe_load(text)``; a syntax error becomes a one-line :class:`FormatError` naming ``source``.
+
+    Parameters
+    ----------
+    text : str
+        The YAML document.
+    source : str or os.PathLike
+        The file it came from (for the message).
+
+    Returns
+    -------
+    object
+        The parsed document.
+
+    Raises
+    ------
+    FormatError
+        ``"SOURCE: invalid YAML: line L, column C: problem"``.
+
+    Examples
+    --------
+    >>> load_yaml("a: 1", "x.yml")
+    {'a': 1}
+    """
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise FormatError(f"invalid YAML: {yaml_problem(exc)}", source) from None
+
+
+def read_text(path: Path) -> str:
+    """The text of a regular file (UTF-8), with one-line lazyastro errors."""
+    p = require_input(path, kind="file")
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"not a UTF-8 text file ({exc.reason} at byte {exc.start})", p) from None
+    except OSError as exc:
+        raise FormatError(f"cannot read the file ({exc.strerror or exc})", p) from None
 
 
 def iter_frame_batches(
@@ -107,7 +186,7 @@ def sniff_yaml_mapping(path: Path) -> dict | None:
     """The top-level mapping of a ``.yml``/``.yaml`` file (``yaml.safe_load``), or ``None``."""
     import yaml
 
-    if path.suffix.lower() not in (".yml", ".yaml") or not path.is_file():
+    if path.suffix.lower() not in (".yml", ".yaml") or not is_regular_file(path):
         return None
     try:
         doc = yaml.safe_load(path.read_text())

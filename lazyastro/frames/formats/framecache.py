@@ -19,14 +19,22 @@ from pathlib import Path
 import h5py
 import numpy as np
 import xarray as xr
-import yaml
 
 from ...core.atomic import atomic_output
-from ...core.errors import FormatError, ParameterError, UnsupportedDtypeError
+from ...core.errors import FormatError, ParameterError, UnsupportedDtypeError, reading
+from ...core.paths import is_regular_file
 from ...io.hdf5 import open_h5file
-from ..kernels import densify, sparsify
+from ..kernels import sparsify
 from ..series import Backend, as_series, from_backend
-from ._common import cached_h5, iter_frame_batches, require_file, series_to_meta, sniff_yaml_mapping
+from ._common import (
+    cached_h5,
+    iter_frame_batches,
+    load_yaml,
+    read_text,
+    require_file,
+    series_to_meta,
+    sniff_yaml_mapping,
+)
 
 __all__ = [
     "open_frame_cache",
@@ -83,56 +91,162 @@ def _scalar(v):
 
 def sniff_npz_cache(path: Path) -> bool:
     """Zip (npz) file with the frame-cache keys ``shape``, ``nframes`` and ``dtype``."""
-    if path.is_dir() or not zipfile.is_zipfile(path):
+    if not is_regular_file(path) or not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as zf:
         names = set(zf.namelist())
     return {"shape.npy", "nframes.npy", "dtype.npy"} <= names
 
 
+def _region(rows, cols, ny: int, nx: int) -> tuple[int, int, int, int] | None:
+    """``(r0, r1, c0, c1)`` of unit-step row/column slices, else ``None``."""
+    if not (isinstance(rows, slice) and isinstance(cols, slice)):
+        return None
+    r0, r1, rs = rows.indices(ny)
+    c0, c1, cs = cols.indices(nx)
+    if rs != 1 or cs != 1:
+        return None
+    return r0, max(r0, r1), c0, max(c0, c1)
+
+
+def _place(out, rows, cols, vals, region, frame_shape, dtype, i: int, path) -> None:
+    """Put the sparse pixels of frame ``i`` that fall in ``region`` into the dense ``out``.
+
+    The triplets are checked first (equal lengths, indices inside the frame, values
+    that fit the cache dtype), so a corrupt cache fails naming the frame.
+    """
+    rows, cols, vals = np.asarray(rows).ravel(), np.asarray(cols).ravel(), np.asarray(vals).ravel()
+    ny, nx = frame_shape
+    if not (len(rows) == len(cols) == len(vals)):
+        raise FormatError(
+            f"frame {i}: {len(rows)} row, {len(cols)} column and {len(vals)} value entries (must be equal)", path
+        )
+    if rows.dtype.kind not in "iu" or cols.dtype.kind not in "iu":
+        raise FormatError(f"frame {i}: indices have dtype {rows.dtype}/{cols.dtype}, not integers", path)
+    if len(rows):
+        if int(rows.min()) < 0 or int(rows.max()) >= ny or int(cols.min()) < 0 or int(cols.max()) >= nx:
+            raise FormatError(
+                f"frame {i}: sparse index out of range (rows {int(rows.min())}..{int(rows.max())}, "
+                f"columns {int(cols.min())}..{int(cols.max())}) for frames of shape {(ny, nx)}",
+                path,
+            )
+    if vals.dtype.kind in "fc" and np.dtype(dtype).kind in "biu":
+        raise FormatError(f"frame {i}: values of dtype {vals.dtype} do not match the cache dtype {dtype}", path)
+    r0, r1, c0, c1 = region
+    if (r0, r1, c0, c1) != (0, ny, 0, nx):
+        keep = (rows >= r0) & (rows < r1) & (cols >= c0) & (cols < c1)
+        rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    out[rows.astype(np.intp) - r0, cols.astype(np.intp) - c0] = vals
+
+
 class NpzCacheBackend(Backend):
-    """Densifies frames ``{i}_row/_col/_data`` of a frame-cache npz."""
+    """Densifies frames ``{i}_row/_col/_data`` of a frame-cache npz.
+
+    Only the requested rows and columns are densified, so a row band of all frames
+    (exact percentiles) holds just that band, within the memory budget.
+    """
 
     def __init__(self, path, shape, dtype):
         self.path, self.shape, self.dtype = os.fspath(path), tuple(shape), np.dtype(dtype)
 
-    def read(self, start, stop):
-        out = np.zeros((stop - start,) + self.shape[1:], self.dtype)
+    def read_region(self, start, stop, rows, cols):
+        ny, nx = self.shape[1:]
+        region = _region(rows, cols, ny, nx)
+        if region is None:
+            return self.read_region(start, stop, slice(None), slice(None))[:, rows, cols]
+        r0, r1, c0, c1 = region
+        out = np.zeros((stop - start, r1 - r0, c1 - c0), self.dtype)
         with np.load(self.path, allow_pickle=False) as z:
             for k, i in enumerate(range(start, stop)):
-                rows = _load_member(z, f"{i}_row", self.path)
-                cols = _load_member(z, f"{i}_col", self.path)
-                vals = _load_member(z, f"{i}_data", self.path)
-                out[k] = densify(self.shape[1:], self.dtype, rows, cols, vals)
+                rr = _load_member(z, f"{i}_row", self.path)
+                cc = _load_member(z, f"{i}_col", self.path)
+                vv = _load_member(z, f"{i}_data", self.path)
+                _place(out[k], rr, cc, vv, region, (ny, nx), self.dtype, i, self.path)
         return out
+
+    def read(self, start, stop):
+        return self.read_region(start, stop, slice(None), slice(None))
+
+
+def _count(value, name: str, path, *, minimum: int = 0) -> int:
+    """A non-negative integer count from a cache field (``nframes``, ``shape``), validated."""
+    v = np.asarray(value)
+    if v.dtype.kind not in "iu" and not (v.dtype.kind == "f" and np.all(np.mod(v, 1) == 0)):
+        raise FormatError(f"field {name!r} must hold integers, got {value!r}", path)
+    if v.size != 1:
+        raise FormatError(f"field {name!r} must hold one integer, got {v.size} values", path)
+    n = int(v.ravel()[0])
+    if n < minimum:
+        raise FormatError(f"field {name!r} is {n}; it must be >= {minimum}", path)
+    return n
+
+
+def _frame_shape(value, path) -> tuple[int, int]:
+    v = np.asarray(value).ravel()
+    if v.size != 2:
+        raise FormatError(f"field 'shape' must hold 2 values, got {value!r}", path)
+    return tuple(_count(s, "shape", path, minimum=1) for s in v)  # type: ignore[return-value]
 
 
 def open_npz_cache(path, chunks=None) -> xr.DataArray:
-    """Open a legacy frame-cache ``.npz`` lazily (``np.load(allow_pickle=False)``)."""
+    """Open a legacy frame-cache ``.npz`` lazily (``np.load(allow_pickle=False)``).
+
+    The fields are validated before any graph is built: ``shape`` (two positive
+    integers), ``nframes`` (a non-negative integer), ``dtype``, and one
+    ``{i}_row/_col/_data`` triplet per frame.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.npz`` file.
+    chunks : optional
+        Frame chunks (default: sized from the memory budget).
+
+    Returns
+    -------
+    xarray.DataArray
+        The series ``(frame, y, x)``.
+
+    Raises
+    ------
+    InputNotFoundError
+        If the file does not exist.
+    FormatError
+        If it is not an npz frame cache, holds pickles, or its fields are inconsistent.
+
+    Examples
+    --------
+    >>> s = open_npz_cache("cache.npz")  # doctest: +SKIP
+    """
     p = require_file(path)
     try:
         z = np.load(p, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise FormatError(f"not a readable npz file ({exc})", p) from exc
-    with z:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise FormatError(f"not a readable npz file ({' '.join(str(exc).split())})", p) from exc
+    with z, reading(p, "frame-cache fields"):
         if not isinstance(z, np.lib.npyio.NpzFile):
             raise FormatError("not an npz archive", p)
-        try:
-            shape = tuple(int(s) for s in np.asarray(_load_member(z, "shape", p)).ravel())
-            nframes = int(np.asarray(_load_member(z, "nframes", p)))
-        except (TypeError, ValueError) as exc:
-            raise FormatError(f"invalid field 'shape' or 'nframes' ({exc})", p) from exc
-        if len(shape) != 2:
-            raise FormatError(f"field 'shape' must hold 2 values, got {shape}", p)
+        shape = _frame_shape(_load_member(z, "shape", p), p)
+        nframes = _count(_load_member(z, "nframes", p), "nframes", p)
         dtype = _dtype_from(_load_member(z, "dtype", p), p)
+        if dtype.kind not in "biuf":
+            raise FormatError(f"field 'dtype' is {dtype}, not a numeric image dtype", p)
+        names = set(z.files)
+        missing = [f"{i}_{s}" for i in range(nframes) for s in ("row", "col", "data") if f"{i}_{s}" not in names]
+        if missing:
+            raise FormatError(
+                f"field 'nframes' is {nframes} but {len(missing)} frame field(s) are missing "
+                f"(first: {missing[0]!r})", p,
+            )
         meta = {}
         for key in z.files:
             if key in ("shape", "nframes", "dtype") or _FRAME_KEY.match(key):
                 continue
             meta[key] = _scalar(_load_member(z, key, p))
         if nframes > 0:
-            for suffix in ("row", "col", "data"):
-                _load_member(z, f"0_{suffix}", p)  # refuse pickles / missing frames early
+            # refuse pickles early; check the first frame's triplet against the header
+            first = [_load_member(z, f"0_{s}", p) for s in ("row", "col", "data")]
+            _place(np.zeros(shape, dtype), *first, (0, shape[0], 0, shape[1]), shape, dtype, 0, p)
     return from_backend(NpzCacheBackend(p, (nframes,) + shape, dtype), meta, chunks, "frame-cache")
 
 
@@ -141,21 +255,26 @@ def open_npz_cache(path, chunks=None) -> xr.DataArray:
 
 def sniff_fch5_cache(path: Path) -> bool:
     """HDF5 file with the root attribute ``HEXRD_FRAMECACHE_VERSION``."""
-    if path.is_dir() or not h5py.is_hdf5(path):
+    if not is_regular_file(path) or not h5py.is_hdf5(path):
         return False
     with h5py.File(path, "r") as h5:
         return "HEXRD_FRAMECACHE_VERSION" in h5.attrs
 
 
 class Fch5CacheBackend(Backend):
-    """Densifies frames of an fch5 frame cache using ``frame_ids`` ranges."""
+    """Densifies frames of an fch5 frame cache using ``frame_ids`` ranges (only the requested rows)."""
 
     def __init__(self, path, group, shape, dtype):
         self.path, self.group = os.fspath(path), group
         self.shape, self.dtype = tuple(shape), np.dtype(dtype)
 
-    def read(self, start, stop):
-        out = np.zeros((stop - start,) + self.shape[1:], self.dtype)
+    def read_region(self, start, stop, rows, cols):
+        ny, nx = self.shape[1:]
+        region = _region(rows, cols, ny, nx)
+        if region is None:
+            return self.read_region(start, stop, slice(None), slice(None))[:, rows, cols]
+        r0, r1, c0, c1 = region
+        out = np.zeros((stop - start, r1 - r0, c1 - c0), self.dtype)
         h5 = cached_h5(self.path)
         g = h5[self.group] if self.group else h5
         ids = g["frame_ids"][2 * start : 2 * stop].astype(np.int64)
@@ -164,8 +283,11 @@ class Fch5CacheBackend(Backend):
             a, b = int(ids[2 * k]), int(ids[2 * k + 1])
             if b > a:
                 rc = idx[a:b]
-                out[k] = densify(self.shape[1:], self.dtype, rc[:, 0], rc[:, 1], data[a:b, 0])
+                _place(out[k], rc[:, 0], rc[:, 1], data[a:b, 0], region, (ny, nx), self.dtype, start + k, self.path)
         return out
+
+    def read(self, start, stop):
+        return self.read_region(start, stop, slice(None), slice(None))
 
 
 def _read_h5_meta(group) -> dict:
@@ -182,24 +304,74 @@ def _read_h5_meta(group) -> dict:
 
 
 def open_fch5_cache(path, group: str | None = None, chunks=None) -> xr.DataArray:
-    """Open a legacy ``fch5`` frame cache (HDF5, version attribute 1) lazily."""
+    """Open a legacy ``fch5`` frame cache (HDF5, version attribute 1) lazily.
+
+    The layout is validated before any graph is built: ``shape``, ``nframes``
+    (non-negative), ``dtype`` matching the stored values, ``indices`` ``(n, 2)``
+    beside ``data`` ``(n, 1)``, and ``frame_ids`` ranges inside them.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.fch5`` file.
+    group : str, optional
+        HDF5 group holding the cache (default: the root).
+    chunks : optional
+        Frame chunks (default: sized from the memory budget).
+
+    Returns
+    -------
+    xarray.DataArray
+        The series ``(frame, y, x)``.
+
+    Raises
+    ------
+    InputNotFoundError
+        If the file does not exist.
+    FormatError
+        If it is not a version-1 frame cache or its fields are inconsistent.
+
+    Examples
+    --------
+    >>> s = open_fch5_cache("cache.fch5")  # doctest: +SKIP
+    """
     p = require_file(path)
-    with open_h5file(p) as h5:
+    with open_h5file(p) as h5, reading(p, "frame-cache fields"):
+        if group and not isinstance(h5.get(group), h5py.Group):
+            raise FormatError(f"no group {group!r} in the file", p)
         g = h5[group] if group else h5
         version = h5.attrs.get("HEXRD_FRAMECACHE_VERSION", g.attrs.get("HEXRD_FRAMECACHE_VERSION"))
-        if version is None or int(np.asarray(version).ravel()[0]) != FCH5_VERSION:
+        if version is None or np.asarray(version).dtype.kind not in "iuf" or \
+                int(np.asarray(version).ravel()[0]) != FCH5_VERSION:
             raise FormatError(
                 f"attribute 'HEXRD_FRAMECACHE_VERSION' is {version!r}; only version {FCH5_VERSION} is supported", p
             )
         for key in ("shape", "nframes", "dtype", "data", "indices", "frame_ids"):
-            if key not in g:
+            if not isinstance(g.get(key), h5py.Dataset):
                 raise FormatError(f"missing field {key!r}", p)
-        shape = tuple(int(s) for s in np.asarray(g["shape"][()]).ravel())
-        nframes = int(np.asarray(g["nframes"][()]).ravel()[0])
+        shape = _frame_shape(g["shape"][()], p)
+        nframes = _count(g["nframes"][()], "nframes", p)
         dtype = _dtype_from(g["dtype"][()], p)
-        if g["frame_ids"].shape[0] < 2 * nframes:
-            raise FormatError(f"field 'frame_ids' has {g['frame_ids'].shape[0]} entries, expected {2 * nframes}", p)
-        meta = _read_h5_meta(g["metadata"]) if "metadata" in g else {}
+        data, idx, ids = g["data"], g["indices"], g["frame_ids"]
+        if data.ndim != 2 or data.shape[1] != 1 or idx.ndim != 2 or idx.shape[1] != 2 or idx.shape[0] != data.shape[0]:
+            raise FormatError(
+                f"fields 'data' {data.shape} and 'indices' {idx.shape} must be (n, 1) and (n, 2)", p
+            )
+        if idx.dtype.kind not in "iu":
+            raise FormatError(f"field 'indices' has dtype {idx.dtype}, not integers", p)
+        if data.dtype.kind in "fc" and dtype.kind in "biu":
+            raise FormatError(f"field 'data' has dtype {data.dtype} but field 'dtype' says {dtype}", p)
+        if ids.ndim != 1 or ids.shape[0] < 2 * nframes:
+            raise FormatError(f"field 'frame_ids' has shape {ids.shape}, expected ({2 * nframes},)", p)
+        bounds = np.asarray(ids[: 2 * nframes]).astype(np.int64).reshape(nframes, 2)
+        bad = np.flatnonzero((bounds[:, 0] < 0) | (bounds[:, 1] < bounds[:, 0]) | (bounds[:, 1] > data.shape[0]))
+        if bad.size:
+            a, b = bounds[bad[0]]
+            raise FormatError(
+                f"field 'frame_ids': frame {int(bad[0])} spans [{a}, {b}), outside the {data.shape[0]} stored "
+                f"pixels ({bad.size} frame(s) affected)", p,
+            )
+        meta = _read_h5_meta(g["metadata"]) if isinstance(g.get("metadata"), h5py.Group) else {}
     backend = Fch5CacheBackend(p, group, (nframes,) + shape, dtype)
     return from_backend(backend, meta, chunks, "frame-cache-fch5")
 
@@ -213,12 +385,16 @@ def _resolve_meta(meta: dict, base: Path, path) -> dict:
         m = _NUMPY_REF.match(value) if isinstance(value, str) else None
         if m:
             f = (base / m.group(1).strip()).resolve()
+            if not os.path.exists(f):
+                raise FormatError(f"meta {key!r}: array file {f} not found", path)
+            if not is_regular_file(f):
+                raise FormatError(f"meta {key!r}: array file {f} is not a regular file", path)
             try:
                 value = np.load(f, allow_pickle=False)
-            except FileNotFoundError as exc:
-                raise FormatError(f"meta {key!r}: array file {f} not found", path) from exc
             except ValueError as exc:
                 raise FormatError(f"meta {key!r}: cannot load {f} without pickle ({exc})", path) from exc
+            except (OSError, EOFError) as exc:
+                raise FormatError(f"meta {key!r}: cannot read {f} ({' '.join(str(exc).split())})", path) from exc
         out[key] = value
     return out
 
@@ -232,10 +408,7 @@ def sniff_yml_cache(path: Path) -> bool:
 def open_yml_cache(path, chunks=None) -> xr.DataArray:
     """Read a deprecated ``.yml`` frame cache (points to a sparse npz)."""
     p = require_file(path)
-    try:
-        doc = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise FormatError(f"invalid YAML: {exc}", p) from exc
+    doc = load_yaml(read_text(p), p)
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), dict) or "file" not in doc["data"]:
         raise FormatError("missing field 'data.file'", p)
     unknown = set(doc) - {"data", "meta"}

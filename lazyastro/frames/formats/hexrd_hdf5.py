@@ -19,7 +19,8 @@ import numpy as np
 import xarray as xr
 
 from ...core.atomic import atomic_output
-from ...core.errors import FormatError, ParameterError
+from ...core.errors import FormatError, ParameterError, reading
+from ...core.paths import is_regular_file
 from ...io.hdf5 import open_h5file
 from ..series import Backend, as_series, from_backend
 from ._common import cached_h5, iter_frame_batches, require_file, series_to_meta, to_bytes_meta
@@ -48,7 +49,7 @@ def find_image_groups(h5: h5py.File, dataname: str = "images") -> list[str]:
 
 def sniff_hexrd_hdf5(path: Path) -> bool:
     """HDF5 file (not a frame cache) with a group holding an ``images`` dataset."""
-    if not h5py.is_hdf5(path):
+    if not is_regular_file(path) or not h5py.is_hdf5(path):
         return False
     with h5py.File(path, "r") as h5:
         if "HEXRD_FRAMECACHE_VERSION" in h5.attrs:
@@ -220,7 +221,7 @@ def open_hexrd_hdf5(
     ('frame', 'y', 'x')
     """
     p = require_file(path)
-    with open_h5file(p) as h5:
+    with open_h5file(p) as h5, reading(p, "HDF5 metadata"):
         if group is None:
             groups = find_image_groups(h5, dataname)
             if len(groups) != 1:
@@ -234,6 +235,10 @@ def open_hexrd_hdf5(
             raise FormatError(f"group {group!r} has no 2-D/3-D dataset {dataname!r}", p)
         two_d = ds.ndim == 2
         shape = (1,) + ds.shape if two_d else ds.shape
+        if ds.dtype.kind not in "biuf":
+            raise FormatError(f"dataset {group}/{dataname} has dtype {ds.dtype}, not a numeric image dtype", p)
+        if 0 in shape:
+            raise FormatError(f"dataset {group}/{dataname} holds no data (shape {ds.shape})", p)
         meta = {k: _attr_value(v) for k, v in h5[group].attrs.items()}
         dtype = ds.dtype
         raw = raw_layout(ds) if direct else None

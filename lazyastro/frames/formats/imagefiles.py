@@ -27,12 +27,13 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-import yaml
 
-from ...core.errors import FormatError, InputNotFoundError, ParameterError
+from ...core.errors import FormatError, InputNotFoundError, ParameterError, reading
+from ...core.paths import require_input
+from ...core.validate import int_problem
 from ..kernels import cast_checked
 from ..series import Backend, from_backend
-from ._common import sniff_yaml_mapping
+from ._common import load_yaml, read_text, sniff_yaml_mapping
 from .framecache import _resolve_meta
 
 __all__ = ["open_image_files", "open_fits_files", "sniff_image_files", "frame_count", "read_frame"]
@@ -56,27 +57,53 @@ def _kind(path: str) -> str:
     raise FormatError("unsupported image file type (use FITS, TIFF or PNG/JPEG)", path)
 
 
-def _fits_hdu(hdul, path):
-    for hdu in hdul:
-        if hdu.header.get("NAXIS", 0) >= 2:
-            return hdu
-    raise FormatError("no image HDU in the FITS file", path)
+def _fits_frames(path: str) -> dict:
+    """The :func:`lazyastro.io.fits.fits_layout` of a frame file's first image HDU (2-D or more)."""
+    from ...io.fits import fits_layout
+
+    lay = fits_layout(path)
+    if len(lay["shape"]) < 2:
+        raise FormatError(f"HDU {lay['hdu']} holds a {len(lay['shape'])}-D array, not an image", path)
+    return lay
 
 
 def frame_count(path: str) -> tuple[int, tuple[int, int], np.dtype]:
-    """Number of frames, frame shape and dtype of an image file, from its header."""
-    kind = _kind(path)
-    try:
-        if kind == "fits":
-            from astropy.io import fits
+    """Number of frames, frame shape and dtype of an image file, from its header.
 
-            with fits.open(path, memmap=True) as hdul:
-                hdu = _fits_hdu(hdul, path)
-                shape = hdu.shape
-                dtype = hdu.section[(0,) * (len(shape) - 2) + (slice(0, 1), slice(0, 1))].dtype \
-                    if len(shape) > 2 else hdu.data.dtype
+    FITS files are described by :func:`lazyastro.io.fits.fits_layout` (validated
+    header; BZERO/BSCALE/BLANK give the dtype astropy reads; gzip/bzip2/zip FITS
+    are decompressed once), so frames read as astropy reads them.
+
+    Parameters
+    ----------
+    path : str
+        A FITS, TIFF or PNG/JPEG file.
+
+    Returns
+    -------
+    tuple
+        ``(nframes, (rows, cols), dtype)``.
+
+    Raises
+    ------
+    InputNotFoundError
+        If the file does not exist.
+    FormatError
+        If it is not a regular file or its header cannot be read.
+
+    Examples
+    --------
+    >>> frame_count("frame_0001.fits")  # doctest: +SKIP
+    (1, (2048, 2048), dtype('uint16'))
+    """
+    kind = _kind(path)
+    require_input(path, kind="file")
+    with reading(path, "image header"):
+        if kind == "fits":
+            lay = _fits_frames(path)
+            shape = lay["shape"]
             n = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
-            return n, tuple(shape[-2:]), np.dtype(dtype)
+            return n, tuple(shape[-2:]), np.dtype(lay["dtype"])
         if kind == "tiff":
             import tifffile
 
@@ -90,39 +117,58 @@ def frame_count(path: str) -> tuple[int, tuple[int, int], np.dtype]:
         with Image.open(path) as im:
             first = np.asarray(im)
             return int(getattr(im, "n_frames", 1)), first.shape[:2], first.dtype
-    except FileNotFoundError as exc:
-        raise InputNotFoundError("no such file", path) from exc
-    except OSError as exc:
-        raise FormatError(f"cannot read image header: {exc}", path) from exc
 
 
 def read_frame(path: str, index: int) -> np.ndarray:
-    """Frame ``index`` of an image file as a 2-D array."""
+    """Frame ``index`` of an image file as a 2-D array.
+
+    Parameters
+    ----------
+    path : str
+        A FITS, TIFF or PNG/JPEG file.
+    index : int
+        Frame number inside the file (0 for a 2-D image).
+
+    Returns
+    -------
+    numpy.ndarray
+        The frame (FITS: scaled as astropy scales it, BLANK pixels NaN).
+
+    Raises
+    ------
+    FormatError
+        If the file cannot be read (the message names the file and the frame).
+
+    Examples
+    --------
+    >>> read_frame("frame_0001.fits", 0).shape  # doctest: +SKIP
+    (2048, 2048)
+    """
     kind = _kind(path)
-    if kind == "fits":
-        from astropy.io import fits
+    with reading(path, f"frame {index}"):
+        if kind == "fits":
+            from ...io.fits import _read_block
 
-        with fits.open(path, memmap=True) as hdul:
-            hdu = _fits_hdu(hdul, path)
-            if len(hdu.shape) == 2:
-                return np.array(hdu.data)
-            lead = np.unravel_index(index, hdu.shape[:-2])
-            return np.array(hdu.section[tuple(int(i) for i in lead)])
-    if kind == "tiff":
-        import tifffile
+            lay = _fits_frames(path)
+            shape = lay["shape"]
+            lead = np.unravel_index(index, shape[:-2]) if len(shape) > 2 else ()
+            slices = tuple(slice(int(i), int(i) + 1) for i in lead) + (slice(0, shape[-2]), slice(0, shape[-1]))
+            return _read_block(lay, slices).reshape(shape[-2:])
+        if kind == "tiff":
+            import tifffile
 
-        with tifffile.TiffFile(path) as tf:
-            series = tf.series[0]
-            if len(series.shape) == 2:
-                return series.asarray()
-            if len(tf.pages) == int(np.prod(series.shape[:-2])):
-                return tf.pages[index].asarray()
-            return series.asarray().reshape((-1,) + series.shape[-2:])[index]
-    from PIL import Image
+            with tifffile.TiffFile(path) as tf:
+                series = tf.series[0]
+                if len(series.shape) == 2:
+                    return series.asarray()
+                if len(tf.pages) == int(np.prod(series.shape[:-2])):
+                    return tf.pages[index].asarray()
+                return series.asarray().reshape((-1,) + series.shape[-2:])[index]
+        from PIL import Image
 
-    with Image.open(path) as im:
-        im.seek(index)
-        return np.array(im)
+        with Image.open(path) as im:
+            im.seek(index)
+            return np.array(im)
 
 
 class ImageFilesBackend(Backend):
@@ -136,7 +182,7 @@ class ImageFilesBackend(Backend):
     def read(self, start, stop):
         out = np.empty((stop - start,) + self.shape[1:], self.dtype)
         for k, (f, i) in enumerate(self.frames[start:stop]):
-            img = read_frame(f, i)
+            img = read_frame(f, i)  # errors name the file and the frame
             if img.shape != self.shape[1:]:
                 raise FormatError(f"frame shape {img.shape} differs from {self.shape[1:]}", f)
             if self.cast:
@@ -180,25 +226,23 @@ def sniff_image_files(path: Path) -> bool:
 
 
 def _int_option(opts, key, source) -> int:
-    value = opts.get(key, 0) or 0
-    if not isinstance(value, int) or value < 0:
-        raise FormatError(f"option {key!r} must be a non-negative integer, got {value!r}", source)
-    return value
+    value = opts.get(key, 0)
+    number, problem = int_problem(0 if value is None else value, min=0)
+    if problem:
+        raise FormatError(f"option {key!r} {problem}", source)
+    return number
 
 
 def open_image_files(path_or_text, chunks=None) -> xr.DataArray:
     """Open a legacy ``image-files`` YAML (a path, or the YAML text itself)."""
     text, source, base = str(path_or_text), None, Path.cwd()
-    if "\n" not in text and Path(text).exists():
+    if "\n" not in text and os.path.lexists(text):
         source = Path(text)
-        text, base = source.read_text(), source.parent
+        text, base = read_text(source), source.parent
     elif "\n" not in text and not text.lstrip().startswith("image-files"):
         raise InputNotFoundError("no such file", text)
     src = source or "<image-files yaml>"
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise FormatError(f"invalid YAML: {exc}", src) from exc
+    doc = load_yaml(text, src)
     if not isinstance(doc, dict) or not isinstance(doc.get("image-files"), dict):
         raise FormatError("missing section 'image-files'", src)
     for section, allowed, value in (("", _TOP_KEYS, doc), ("image-files", _IF_KEYS, doc["image-files"]),
@@ -243,7 +287,7 @@ def open_fits_files(paths, meta=None, chunks=None) -> xr.DataArray:
     >>> s = open_fits_files("frames/frame_*.fits")  # doctest: +SKIP
     """
     if isinstance(paths, str | os.PathLike) and Path(paths).is_dir():
-        d = Path(paths)
+        d = require_input(paths, kind="dir")
         files = sorted(str(p) for p in d.iterdir() if p.name.lower().endswith(_FITS))
         source = d
     elif isinstance(paths, str | os.PathLike):
@@ -255,6 +299,5 @@ def open_fits_files(paths, meta=None, chunks=None) -> xr.DataArray:
             raise ParameterError("empty list of frame files")
         source = files[0]
     for f in files:
-        if not os.path.exists(f):
-            raise InputNotFoundError("no such file", f)
+        require_input(f, kind="file")  # missing files, FIFOs, devices, link loops
     return _build(source, files, meta=meta, chunks=chunks)

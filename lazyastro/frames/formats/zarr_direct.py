@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...core.errors import FormatError, reading
 from ..series import Backend
 
 __all__ = ["ZarrDirectBackend", "direct_layout"]
@@ -70,10 +71,70 @@ def direct_layout(arr, path) -> dict | None:
         if not root.is_dir():
             return None
         fill = 0 if fill is None else np.asarray(fill, dtype=dtype).item()
-        return {"root": str(root), "chunks": tuple(int(c) for c in arr.chunks), "sep": str(sep),
-                "prefix": prefix, "compressor": compressor, "fill": fill}
+        layout = {"root": str(root), "chunks": tuple(int(c) for c in arr.chunks), "sep": str(sep),
+                  "prefix": prefix, "compressor": compressor, "fill": fill}
     except (AttributeError, TypeError, ValueError):
         return None
+    # Validate the metadata against the first stored chunk before any graph is built.
+    first = os.path.join(layout["root"], layout["prefix"] + layout["sep"].join(["0"] * arr.ndim))
+    if os.path.isfile(first):
+        if compressor == "blosc":
+            with open(first, "rb") as f:
+                raw: bytes | int = f.read(16)
+        else:
+            raw = os.path.getsize(first)
+        check_chunk_bytes(raw, layout, dtype, (0,) * arr.ndim, layout["root"])
+    return layout
+
+
+def check_chunk_bytes(raw: bytes | int, layout: dict, dtype, idx, path) -> None:
+    """Refuse a chunk whose size does not match the array's dtype and chunk shape.
+
+    Uncompressed chunks must hold exactly ``prod(chunks) * itemsize`` bytes; Blosc
+    chunks must declare that many bytes in their header. A mismatch means the
+    metadata's dtype (or chunk shape) does not describe the stored bytes.
+
+    Parameters
+    ----------
+    raw : bytes or int
+        The chunk file's content (for Blosc, its first 16 bytes suffice), or the
+        size of an uncompressed chunk file.
+    layout : dict
+        From :func:`direct_layout`.
+    dtype : numpy.dtype
+        The array's dtype.
+    idx : tuple of int
+        The chunk's grid index (for the message).
+    path : str
+        The store (for the message).
+
+    Raises
+    ------
+    FormatError
+        On a size mismatch or a truncated Blosc header.
+
+    Examples
+    --------
+    >>> lay = {"chunks": (1, 2, 2), "compressor": None}
+    >>> check_chunk_bytes(bytes(8), lay, np.dtype("u2"), (0, 0, 0), "a.zarr")
+    >>> check_chunk_bytes(bytes(16), lay, np.dtype("u2"), (0, 0, 0), "a.zarr")
+    Traceback (most recent call last):
+    ...
+    lazyastro.core.errors.FormatError: a.zarr: chunk (0, 0, 0) holds 16 bytes, but (1, 2, 2) values of dtype uint16 need 8 (the metadata does not match the stored bytes)
+    """
+    need = int(np.prod(layout["chunks"])) * np.dtype(dtype).itemsize
+    if layout["compressor"] == "blosc":
+        if len(raw) < 16:
+            raise FormatError(f"chunk {tuple(idx)}: truncated Blosc data ({len(raw)} bytes)", path)
+        have = int.from_bytes(raw[4:8], "little")  # Blosc header: uncompressed size
+    else:
+        have = raw if isinstance(raw, int) else len(raw)
+    if have != need:
+        what = "decompresses to" if layout["compressor"] == "blosc" else "holds"
+        raise FormatError(
+            f"chunk {tuple(idx)} {what} {have} bytes, but {tuple(layout['chunks'])} values of dtype "
+            f"{np.dtype(dtype)} need {need} (the metadata does not match the stored bytes)", path,
+        )
 
 
 class ZarrDirectBackend(Backend):
@@ -101,21 +162,23 @@ class ZarrDirectBackend(Backend):
 
     def _decode(self, idx, out: np.ndarray | None = None) -> np.ndarray | None:
         """Chunk ``idx`` as a full chunk-shaped array (into ``out`` if given); ``None`` if missing."""
-        try:
-            with open(self._chunk_path(idx), "rb") as f:
-                raw = f.read()
-        except FileNotFoundError:
-            return None
-        cshape = self.layout["chunks"]
-        if out is None:
-            out = np.empty(cshape, self.dtype)
-        if self.layout["compressor"] == "blosc":
-            from numcodecs import blosc
+        with reading(self.path, f"chunk {tuple(idx)}"):
+            try:
+                with open(self._chunk_path(idx), "rb") as f:
+                    raw = f.read()
+            except FileNotFoundError:
+                return None
+            cshape = self.layout["chunks"]
+            check_chunk_bytes(raw, self.layout, self.dtype, idx, self.path)
+            if out is None:
+                out = np.empty(cshape, self.dtype)
+            if self.layout["compressor"] == "blosc":
+                from numcodecs import blosc
 
-            blosc.decompress(raw, out)
-        else:
-            out[...] = np.frombuffer(raw, self.dtype).reshape(cshape)
-        return out
+                blosc.decompress(raw, out)
+            else:
+                out[...] = np.frombuffer(raw, self.dtype).reshape(cshape)
+            return out
 
     def read_region(self, start, stop, rows, cols):
         nf, ny, nx = self.shape
