@@ -339,6 +339,20 @@ def _fingerprint(target: StreamTarget, variables: list[Variable]) -> dict:
     }
 
 
+def _difference(old, new, where: str = "") -> str:
+    """The first place where two fingerprints differ, e.g. ``variables[1].token``."""
+    new = json.loads(json.dumps(new, sort_keys=True))
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in sorted(set(old) | set(new)):
+            if old.get(k) != new.get(k):
+                return _difference(old.get(k), new.get(k), f"{where}.{k}" if where else str(k))
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for i, (a, b) in enumerate(zip(old, new)):
+            if a != b:
+                return _difference(a, b, f"{where}[{i}]")
+    return where or "everything"
+
+
 def _key(var_index: int, idx: tuple[int, ...]) -> str:
     return f"{var_index}-" + "_".join(map(str, idx))
 
@@ -446,10 +460,11 @@ def store(
         if record.matches(fingerprint) and resumable:
             resuming = target.reopen(tmp, variables)
         elif not overwrite:
+            what = "in-memory data" if not resumable else _difference(record.fingerprint(), fingerprint)
             raise ResumeMismatchError(
                 f"an unfinished write of other data or parameters is in the way "
-                f"({tmp.name}); rerun with the original inputs to resume it, or pass "
-                "overwrite=True / --overwrite to discard it", target.path,
+                f"({tmp.name}; differs in {what}); rerun with the original inputs to resume it, "
+                "or pass overwrite=True / --overwrite to discard it", target.path,
             )
     try:
         if not resuming:

@@ -1,7 +1,14 @@
-"""Write a set of statistic images (one per stat) to FITS, Zarr or HDF5, atomically.
+"""Write a Dataset of statistic images to FITS, Zarr or HDF5 through the streaming engine.
 
->>> import numpy as np
->>> write_results({"max": np.zeros((2, 3), "f4")}, "/tmp/_doc_stats.h5", overwrite=True)
+One pass over the series computes every statistic; the output is resumable
+after an interruption and appears only when complete. FITS gets one IMAGE
+extension per statistic (``EXTNAME`` = the statistic, the input header and WCS
+kept in every HDU), Zarr one array per statistic in a group, HDF5 one dataset
+per statistic.
+
+>>> import numpy as np, xarray as xr
+>>> ds = xr.Dataset({"max": (("y", "x"), np.zeros((2, 3), "f4"))})
+>>> write_results(ds, "/tmp/_doc_stats.h5", overwrite=True, progress=False)
 '/tmp/_doc_stats.h5'
 """
 
@@ -11,61 +18,37 @@ import os
 from collections.abc import Mapping
 
 import numpy as np
+import xarray as xr
 
-from ...core.atomic import atomic_output
 from ...core.errors import ParameterError
-from ...core.metadata import json_attrs
 
 __all__ = ["write_results", "result_kind"]
 
 
 def result_kind(path) -> str:
+    """``fits``, ``zarr`` or ``hdf5`` from the output's extension."""
     low = os.fspath(path).lower().rstrip("/")
     for ext, kind in ((".fits", "fits"), (".fit", "fits"), (".zarr", "zarr"), (".h5", "hdf5"), (".hdf5", "hdf5")):
         if low.endswith(ext):
             return kind
-    raise ParameterError(f"output {path!r} must end in .fits, .zarr or .h5")
+    raise ParameterError(f"output {os.fspath(path)!r} must end in .fits, .zarr or .h5")
 
 
-def _dims(arr: np.ndarray) -> list[str]:
-    return ["quantile", "y", "x"] if arr.ndim == 3 else ["y", "x"]
+def write_results(results: xr.Dataset | Mapping[str, np.ndarray], path, *, attrs: dict | None = None,
+                  overwrite: bool = False, progress: bool | None = None,
+                  scheduler: str | None = None) -> str:
+    """One image per statistic: FITS extensions, Zarr arrays or HDF5 datasets (lazy input streamed)."""
+    from ...io import to_fits, to_hdf5, to_zarr
 
-
-def write_results(results: Mapping[str, np.ndarray], path, attrs: dict | None = None,
-                  overwrite: bool = False) -> str:
-    """One image per stat: FITS extensions (EXTNAME = stat), Zarr arrays or HDF5 datasets."""
     kind = result_kind(path)
-    meta = json_attrs(dict(attrs or {}))
-    with atomic_output(path, overwrite) as tmp:
-        if kind == "fits":
-            from astropy.io import fits
-
-            hdus = [fits.PrimaryHDU()]
-            for key, value in meta.items():
-                if isinstance(value, int | float | str | bool) and len(key) <= 8:
-                    hdus[0].header[key.upper()] = value
-            for name, arr in results.items():
-                hdu = fits.ImageHDU(np.asarray(arr), name=name.upper()[:68])
-                hdu.header["STAT"] = name
-                hdus.append(hdu)
-            fits.HDUList(hdus).writeto(tmp)
-        elif kind == "zarr":
-            import zarr
-
-            group = zarr.open_group(str(tmp), mode="w", attributes=meta)
-            for name, arr in results.items():
-                arr = np.asarray(arr)
-                z = group.create_array(name.replace("/", "_"), shape=arr.shape, dtype=arr.dtype,
-                                       chunks=arr.shape, dimension_names=_dims(arr), attributes={"stat": name})
-                z[...] = arr
-        else:
-            import h5py
-
-            with h5py.File(tmp, "w") as h5:
-                for key, value in meta.items():
-                    if isinstance(value, int | float | str | bool):
-                        h5.attrs[key] = value
-                for name, arr in results.items():
-                    ds = h5.create_dataset(name.replace("/", "_"), data=np.asarray(arr))
-                    ds.attrs["stat"] = name
-    return os.fspath(path)
+    if not isinstance(results, xr.Dataset):
+        dims = {2: ("y", "x"), 3: ("quantile", "y", "x")}
+        results = xr.Dataset({k: (dims[np.ndim(v)], np.asarray(v), {"stat": k}) for k, v in results.items()})
+    if attrs:
+        results = results.assign_attrs(attrs)
+    kw = {"overwrite": overwrite, "progress": progress, "scheduler": scheduler}
+    if kind == "fits":
+        return to_fits(results, path, **kw)
+    if kind == "zarr":
+        return to_zarr(results, path, **kw)
+    return to_hdf5(results, path, "", **kw)
