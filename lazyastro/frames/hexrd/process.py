@@ -178,7 +178,7 @@ class ProcessedImageSeries(ImageSeries):
 
     def to_xarray(self, nframes: int = 0) -> xr.DataArray:
         """The processed frames as a lazy lazyastro DataArray (see the class notes)."""
-        from ...series import as_series, from_backend
+        from ..series import as_series, from_backend
         from ._bridge import ProtocolBackend
 
         lazy_ops = all(name in (self.DARK, self.FLIP, self.RECT) and self._opdict[name] == self._builtin[name]

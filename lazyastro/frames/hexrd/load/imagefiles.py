@@ -186,7 +186,8 @@ class ImageFilesImageSeriesAdapter(ImageSeriesAdapter):
         self._maxframes_tot = int(opts.get("max-total-frames", 0) or 0)
         self._maxframes_file = int(opts.get("max-file-frames", 0) or 0)
         self._dtype = np.dtype(opts["dtype"]) if opts.get("dtype") is not None else None
-        self._meta = yamlmeta(doc.get("meta") or {})
+        # array files named relative to the YAML file's directory (YAML text: the working directory)
+        self._meta = yamlmeta(doc.get("meta") or {}, path=None if where.startswith("<") else where)
 
     def _process_files(self) -> None:
         shape = dtype = fclass = None
