@@ -152,3 +152,21 @@ def test_real_process_exit_code_and_debug_traceback(tmp_path):
     assert res.returncode == 1 and res.stderr.count("\n") == 1 and str(bad) in res.stderr
     res = run_cli("info", str(bad), "--debug")
     assert res.returncode != 0 and "Traceback" in res.stderr
+
+
+def test_help_lists_every_command_and_format_options():
+    res = run_cli("--help")
+    assert res.returncode == 0, res.stderr
+    for name in ("info", "convert", "formats", "demo", "frames", "skipper"):
+        assert name in res.stdout
+    res = run_cli("convert", "--help")
+    assert res.returncode == 0, res.stderr
+    for flag in ("--format", "--to", "--hdu", "--dataset", "--out-chunks", "--shards", "--compression"):
+        assert flag in res.stdout
+
+
+def test_wrong_format_is_a_user_error(cube, capsys):
+    path, _ = cube
+    assert main(["info", str(path), "--format", "fitz"]) == 1
+    err = _one_line_error(capsys, "fitz", "--format", "fits", "zarr", "hdf5")
+    assert "internal" not in err

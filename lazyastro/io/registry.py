@@ -559,6 +559,10 @@ def detect_format(
             except (OSError, ValueError):
                 continue
     fmt = _by_extension(p, cands, prefer)
+    if fmt is None and for_writing:
+        other = _by_extension(p, _ordered(kinds), prefer)
+        if other is not None:
+            raise ParameterError(f"format {other.name!r} (from the extension) cannot be written", p)
     if fmt is None:
         names = ", ".join(format_names(kinds))
         raise FormatError(
