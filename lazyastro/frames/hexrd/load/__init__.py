@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 
 from ...formats._common import series_to_meta
+from ...series import Backend
 from .._bridge import read_now, with_meta
 from ..imageseriesabc import ImageSeriesABC, RegionType
 from .registry import Registry
@@ -106,9 +107,16 @@ class SeriesAdapter(ImageSeriesAdapter):
             series = open_series(fname, kwargs.pop("format", None), **kwargs)
         self._set_series(series)
 
-    def _set_series(self, series: xr.DataArray, meta: dict | None = None) -> None:
+    def _set_series(self, series: xr.DataArray, meta: dict | None = None, backend: Backend | None = None) -> None:
         self._series = series
         self._meta = dict(series_to_meta(series)) if meta is None else meta
+        if backend is None:  # the reader behind a reader's array: frames are then read without dask
+            from ... import series as _series_module
+
+            source_of = getattr(_series_module, "source_of", None)
+            src = source_of(series.data) if source_of is not None else None
+            backend = src if isinstance(src, Backend) else None
+        self._backend = backend
 
     @property
     def dtype(self) -> np.dtype:
@@ -117,6 +125,7 @@ class SeriesAdapter(ImageSeriesAdapter):
     @dtype.setter
     def dtype(self, value):
         self._series = self._series.astype(value)
+        self._backend = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -136,20 +145,24 @@ class SeriesAdapter(ImageSeriesAdapter):
             raise IndexError(f"frame {i} is out of range for an image series of {n} frames")
         return j
 
+    def _read(self, key: tuple) -> np.ndarray:
+        if self._backend is not None:
+            return np.asarray(self._backend[key])
+        return read_now(self._series.data[key])
+
     def __getitem__(self, key):
-        data = self._series.data
         if _is_int(key):
-            return read_now(data[self._check(key)])
+            return self._read((self._check(key),))
         if isinstance(key, tuple) and key and _is_int(key[0]):
             i, rest = self._check(key[0]), key[1:]
             if all(isinstance(r, slice) or _is_int(r) for r in rest):
-                return read_now(data[(i,) + rest])
-            return read_now(data[i])[tuple(rest)]
+                return self._read((i,) + tuple(rest))
+            return self._read((i,))[tuple(rest)]
         raise TypeError(f"image series index must be a frame number or (frame, rows, cols), got {key!r}")
 
     def get_region(self, frame_idx: int, region: RegionType) -> np.ndarray:
         (r0, r1), (c0, c1) = region
-        return read_now(self._series.data[self._check(frame_idx), r0:r1, c0:c1])
+        return self._read((self._check(frame_idx), slice(r0, r1), slice(c0, c1)))
 
     def to_xarray(self) -> xr.DataArray:
         """The lazy series, with attrs / ``omega`` from the current :attr:`metadata`."""

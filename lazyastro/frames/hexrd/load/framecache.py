@@ -110,8 +110,8 @@ class FrameCacheImageSeriesAdapter(SeriesAdapter):
             name = f"{fname.file.filename}:{group.name}"
             _check_version(group, name)
             meta = _read_h5_meta(group["metadata"]) if "metadata" in group else {}
-            series = from_backend(_Fch5GroupBackend(group, name), name="hexrd-fch5group")
-            self._set_series(series, meta)
+            backend = _Fch5GroupBackend(group, name)
+            self._set_series(from_backend(backend, name="hexrd-fch5group"), meta, backend)
         elif self._from_yml:
             self._set_series(open_yml_cache(fname))
         elif self._style == "fch5":

@@ -101,8 +101,8 @@ class HDF5ImageSeriesAdapter(SeriesAdapter):
     def _open_handle(self) -> None:
         ds = self._check_dataset(self._h5)
         meta = {k: _attr_value(v) for k, v in self._h5[self._path].attrs.items()}
-        series = from_backend(_DatasetBackend(ds, self._h5name), name="hexrd-h5handle")
-        self._set_series(series, meta)
+        backend = _DatasetBackend(ds, self._h5name)
+        self._set_series(from_backend(backend, name="hexrd-h5handle"), meta, backend)
 
     def close(self) -> None:
         """Drop the dataset; close an open file passed in if ``close_when_finished``."""
@@ -121,6 +121,7 @@ class HDF5ImageSeriesAdapter(SeriesAdapter):
         if state.get("_h5") is not None:
             state["_h5"] = None
             state.pop("_series", None)
+            state.pop("_backend", None)
         return state
 
     def __setstate__(self, state):
