@@ -182,6 +182,7 @@ def test_frame_cache_roundtrip_and_pickle(tmp_path, style):
         imageseries.write(ims, fname, "frame-cache", style=style, threshold=0.5, cache_file=fname.name)
     back = imageseries.open(fname, "frame-cache", style=style)
     expect = np.where(RANDOM > 0.5, RANDOM, 0)
+    np.testing.assert_array_equal(imageseries.open(fname, "frame-cache")[1], expect[1])  # style from content
     assert max_diff(imageseries.open(None, "array", data=expect), back) == 0.0
     np.testing.assert_allclose(back.metadata["np-array"], [0, 2.0, 1.3])
     np.testing.assert_allclose(back.metadata["omega"], ims.metadata["omega"])

@@ -13,6 +13,7 @@ group inside it).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -23,6 +24,8 @@ from ...formats.framecache import (
     open_fch5_cache,
     open_npz_cache,
     open_yml_cache,
+    sniff_fch5_cache,
+    sniff_yml_cache,
 )
 from ...kernels import densify
 from ...series import Backend, from_backend
@@ -40,6 +43,20 @@ def _check_version(group, name) -> None:
     version = np.asarray(group.attrs["HEXRD_FRAMECACHE_VERSION"]).ravel()
     if version.size != 1 or int(version[0]) != FCH5_VERSION:
         raise FrameCacheVersionError(f"Framecache version is not supported: {version.tolist()}", name)
+
+
+def _detect_style(fname) -> str:
+    if isinstance(fname, h5py.Group):
+        return "fch5"
+    p = Path(os.fspath(fname))
+    try:
+        if sniff_fch5_cache(p):
+            return "fch5"
+        if sniff_yml_cache(p):
+            return "yml"
+    except OSError:
+        pass
+    return "npz"
 
 
 class _Fch5GroupBackend(Backend):
@@ -75,8 +92,9 @@ class FrameCacheImageSeriesAdapter(SeriesAdapter):
     ----------
     fname : str, path, or h5py.File / h5py.Group (``fch5`` only)
         The cache (for ``yml``: the YAML index).
-    style : {"npz", "fch5", "yml", "yaml", "test"}
-        Container (case-insensitive).
+    style : {"npz", "fch5", "yml", "yaml", "test"}, optional
+        Container (case-insensitive); by default ``npz`` unless the content is an
+        fch5 (HDF5) or yml cache.
     path : str, optional
         With an open ``h5py`` object: the group holding the cache.
     max_workers : int, optional
@@ -92,10 +110,12 @@ class FrameCacheImageSeriesAdapter(SeriesAdapter):
 
     format = "frame-cache"
 
-    def __init__(self, fname, style: str = "npz", **kwargs):
+    def __init__(self, fname, style: str | None = None, **kwargs):
         self._fname = fname
         self._path = kwargs.get("path")
         self._max_workers = kwargs.get("max_workers", os.cpu_count())
+        if style is None:  # hexrd's default is "npz"; an fch5 / yml file is recognised by its content
+            style = _detect_style(fname)
         self._style = str(style).lower()
         if self._style not in _STYLES:
             raise UnknownStyleError(
