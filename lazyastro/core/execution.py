@@ -65,10 +65,13 @@ def cluster(
     ...     lazyastro.compute(da.ones(10).sum(), progress=False)
     (np.float64(10.0),)
     """
+    import dask
     from distributed import Client, LocalCluster
 
+    if not address:
+        _require_main_guard("lazyastro.cluster()")
     if address:
-        client = Client(address)
+        client = _connect(address)
         local = None
     else:
         n_workers = n_workers or max(1, min(4, os.cpu_count() or 1))
@@ -77,13 +80,19 @@ def cluster(
             # The budget is for data; each worker process also needs room for the interpreter
             # and libraries (~200 MiB), or the nanny keeps restarting it.
             memory_limit = memory_budget() // n_workers + 768 * 2**20
-        local = LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=threads_per_worker,
-            processes=processes,
-            memory_limit=memory_limit,
-            dashboard_address=":0" if dashboard else None,
-        )
+        # distributed sets MALLOC_TRIM_THRESHOLD_ in its workers; setting it disables glibc's
+        # dynamic mmap threshold, so every large block buffer is a fresh mmap that page-faults
+        # (2-3x slower band kernels, 20x the system time). Keep the thread-count pins only.
+        environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+                   if k != "MALLOC_TRIM_THRESHOLD_"}
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+            local = LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=threads_per_worker,
+                processes=processes,
+                memory_limit=memory_limit,
+                dashboard_address=":0" if dashboard else None,
+            )
         client = Client(local)
     _client_stack.append(client)
     try:
@@ -93,6 +102,30 @@ def cluster(
         client.close()
         if local is not None:
             local.close()
+
+
+def _require_main_guard(what: str) -> None:
+    """Worker processes are spawned and re-import the user's script: refuse to recurse with a clear hint."""
+    main = sys.modules.get("__main__")
+    # a spawned child runs the parent's script as "__mp_main__" while it starts up
+    if getattr(main, "__name__", None) == "__mp_main__" and getattr(main, "__file__", None):
+        raise ParameterError(
+            f"{what} starts worker processes that re-import your script; put the script's code "
+            "under 'if __name__ == \"__main__\":' (see the README, 'Running')"
+        )
+
+
+def _connect(address: str, timeout: float = 10):
+    """A Client of a running scheduler; an unreachable address is a user error."""
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        raise ParameterError(
+            f"cannot reach a dask scheduler at {address} ({type(exc).__name__}); start one with "
+            "'dask scheduler' and 'dask worker ADDRESS', or use --scheduler threads"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -184,6 +217,12 @@ def _compute(objs, scheduler, progress, desc, optimize_graph) -> tuple:
             return dask.compute(*objs, scheduler=sched, optimize_graph=optimize_graph, **kwargs)
         except BrokenProcessPool:
             _reset_process_pool()
+            main = sys.modules.get("__main__")
+            if getattr(main, "__file__", None) and getattr(main, "__spec__", None) is None:
+                raise ParameterError(
+                    "worker processes died while starting; a script that uses scheduler='processes' "
+                    "or lazyastro.cluster() must keep its code under 'if __name__ == \"__main__\":'"
+                ) from None
             raise
 
 
@@ -194,6 +233,7 @@ def _process_pool():
     """
     global _POOL
     if _POOL is None or _POOL[0] != os.getpid():
+        _require_main_guard("scheduler='processes'")
         import atexit
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
