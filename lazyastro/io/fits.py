@@ -410,7 +410,8 @@ def _read_block(lay: dict, slices: tuple[slice, ...]) -> np.ndarray:
             while got < len(view):
                 n = f.readinto(view[got:])
                 if not n:
-                    raise FormatError("file shrank while reading (truncated FITS data)", source)
+                    raise FormatError(f"{block_text(slices)}: file shrank while reading (truncated FITS data)",
+                                      source)
                 got += n
     return apply_scaling(raw, lay)
 

@@ -24,7 +24,7 @@ from ...core.atomic import atomic_output
 from ...core.errors import FormatError, ParameterError, UnsupportedDtypeError, reading
 from ...core.paths import is_regular_file
 from ...io.hdf5 import open_h5file
-from ..kernels import sparsify
+from ..kernels import densify, sparsify
 from ..series import Backend, as_series, from_backend
 from ._common import (
     cached_h5,
@@ -98,22 +98,12 @@ def sniff_npz_cache(path: Path) -> bool:
     return {"shape.npy", "nframes.npy", "dtype.npy"} <= names
 
 
-def _region(rows, cols, ny: int, nx: int) -> tuple[int, int, int, int] | None:
-    """``(r0, r1, c0, c1)`` of unit-step row/column slices, else ``None``."""
-    if not (isinstance(rows, slice) and isinstance(cols, slice)):
-        return None
-    r0, r1, rs = rows.indices(ny)
-    c0, c1, cs = cols.indices(nx)
-    if rs != 1 or cs != 1:
-        return None
-    return r0, max(r0, r1), c0, max(c0, c1)
-
-
-def _place(out, rows, cols, vals, region, frame_shape, dtype, i: int, path) -> None:
-    """Put the sparse pixels of frame ``i`` that fall in ``region`` into the dense ``out``.
+def _place(out, rows, cols, vals, frame_shape, dtype, i: int, path) -> None:
+    """Put the sparse pixels of frame ``i`` into the dense frame ``out``.
 
     The triplets are checked first (equal lengths, indices inside the frame, values
-    that fit the cache dtype), so a corrupt cache fails naming the frame.
+    that fit the cache dtype), so a corrupt cache fails naming the frame instead of
+    raising a bare ``IndexError`` inside a dask task.
     """
     rows, cols, vals = np.asarray(rows).ravel(), np.asarray(cols).ravel(), np.asarray(vals).ravel()
     ny, nx = frame_shape
@@ -132,40 +122,29 @@ def _place(out, rows, cols, vals, region, frame_shape, dtype, i: int, path) -> N
             )
     if vals.dtype.kind in "fc" and np.dtype(dtype).kind in "biu":
         raise FormatError(f"frame {i}: values of dtype {vals.dtype} do not match the cache dtype {dtype}", path)
-    r0, r1, c0, c1 = region
-    if (r0, r1, c0, c1) != (0, ny, 0, nx):
-        keep = (rows >= r0) & (rows < r1) & (cols >= c0) & (cols < c1)
-        rows, cols, vals = rows[keep], cols[keep], vals[keep]
-    out[rows.astype(np.intp) - r0, cols.astype(np.intp) - c0] = vals
+    out[...] = densify((ny, nx), dtype, rows, cols, vals)
 
 
 class NpzCacheBackend(Backend):
-    """Densifies frames ``{i}_row/_col/_data`` of a frame-cache npz.
+    """Densifies frames ``{i}_row/_col/_data`` of a frame-cache npz (whole frames).
 
-    Only the requested rows and columns are densified, so a row band of all frames
-    (exact percentiles) holds just that band, within the memory budget.
+    A frame's members are decompressed whole whatever rows are asked for, so this
+    reader declares no ``read_region``: exact percentiles then decompress each frame
+    once and band it within the memory budget (:mod:`lazyastro.frames.bands`).
     """
 
     def __init__(self, path, shape, dtype):
         self.path, self.shape, self.dtype = os.fspath(path), tuple(shape), np.dtype(dtype)
 
-    def read_region(self, start, stop, rows, cols):
-        ny, nx = self.shape[1:]
-        region = _region(rows, cols, ny, nx)
-        if region is None:
-            return self.read_region(start, stop, slice(None), slice(None))[:, rows, cols]
-        r0, r1, c0, c1 = region
-        out = np.zeros((stop - start, r1 - r0, c1 - c0), self.dtype)
+    def read(self, start, stop):
+        out = np.empty((stop - start,) + self.shape[1:], self.dtype)
         with np.load(self.path, allow_pickle=False) as z:
             for k, i in enumerate(range(start, stop)):
                 rr = _load_member(z, f"{i}_row", self.path)
                 cc = _load_member(z, f"{i}_col", self.path)
                 vv = _load_member(z, f"{i}_data", self.path)
-                _place(out[k], rr, cc, vv, region, (ny, nx), self.dtype, i, self.path)
+                _place(out[k], rr, cc, vv, self.shape[1:], self.dtype, i, self.path)
         return out
-
-    def read(self, start, stop):
-        return self.read_region(start, stop, slice(None), slice(None))
 
 
 def _count(value, name: str, path, *, minimum: int = 0) -> int:
@@ -246,7 +225,7 @@ def open_npz_cache(path, chunks=None) -> xr.DataArray:
         if nframes > 0:
             # refuse pickles early; check the first frame's triplet against the header
             first = [_load_member(z, f"0_{s}", p) for s in ("row", "col", "data")]
-            _place(np.zeros(shape, dtype), *first, (0, shape[0], 0, shape[1]), shape, dtype, 0, p)
+            _place(np.empty(shape, dtype), *first, shape, dtype, 0, p)
     return from_backend(NpzCacheBackend(p, (nframes,) + shape, dtype), meta, chunks, "frame-cache")
 
 
@@ -262,19 +241,14 @@ def sniff_fch5_cache(path: Path) -> bool:
 
 
 class Fch5CacheBackend(Backend):
-    """Densifies frames of an fch5 frame cache using ``frame_ids`` ranges (only the requested rows)."""
+    """Densifies frames of an fch5 frame cache using ``frame_ids`` ranges (whole frames)."""
 
     def __init__(self, path, group, shape, dtype):
         self.path, self.group = os.fspath(path), group
         self.shape, self.dtype = tuple(shape), np.dtype(dtype)
 
-    def read_region(self, start, stop, rows, cols):
-        ny, nx = self.shape[1:]
-        region = _region(rows, cols, ny, nx)
-        if region is None:
-            return self.read_region(start, stop, slice(None), slice(None))[:, rows, cols]
-        r0, r1, c0, c1 = region
-        out = np.zeros((stop - start, r1 - r0, c1 - c0), self.dtype)
+    def read(self, start, stop):
+        out = np.zeros((stop - start,) + self.shape[1:], self.dtype)
         h5 = cached_h5(self.path)
         g = h5[self.group] if self.group else h5
         ids = g["frame_ids"][2 * start : 2 * stop].astype(np.int64)
@@ -283,11 +257,8 @@ class Fch5CacheBackend(Backend):
             a, b = int(ids[2 * k]), int(ids[2 * k + 1])
             if b > a:
                 rc = idx[a:b]
-                _place(out[k], rc[:, 0], rc[:, 1], data[a:b, 0], region, (ny, nx), self.dtype, start + k, self.path)
+                _place(out[k], rc[:, 0], rc[:, 1], data[a:b, 0], self.shape[1:], self.dtype, start + k, self.path)
         return out
-
-    def read(self, start, stop):
-        return self.read_region(start, stop, slice(None), slice(None))
 
 
 def _read_h5_meta(group) -> dict:
