@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.chunking import reduction_chunks
@@ -20,10 +20,6 @@ from ..core.errors import ParameterError
 from ..core.memory import peak_rss, reset_peak_rss
 
 SIZES = {"full": (64, 4096, 4096), "medium": (16, 4096, 4096), "small": (8, 1024, 1024)}
-
-# Extra steps added by task packages: fn(out_dir, series_path, args) -> (label, nbytes) list.
-EXTRA_STEPS: list[Callable] = []
-
 
 def parse_size(text: str) -> tuple[int, int, int]:
     if text in SIZES:
@@ -57,37 +53,50 @@ class StepTable:
             print(f"{label:44s} {secs:9.2f} {rate:9.1f} {format_bytes(rss):>11s}")
 
 
-def _frames_step(out: Path, zpath: Path, nbytes: int, table: StepTable) -> None:
-    """Exact median over frames (hexrd ``imageseries.stats``), out of core, streamed to FITS."""
+#: Entry-point group through which other packages add demo steps.
+ENTRY_POINT_GROUP = "lazyastro.demo_steps"
+
+
+@dataclass
+class DemoContext:
+    """What a demo step gets: the output directory, the synthetic series, the step table."""
+
+    out: Path
+    series_zarr: Path
+    nbytes: int
+    table: StepTable
+    seed: int
+    args: argparse.Namespace
+
+
+def demo_steps() -> list[tuple[str, Callable[[DemoContext], None]]]:
+    """Demo steps declared by the task packages, in order.
+
+    Every subpackage of lazyastro with a ``demo`` module contributes its
+    ``DEMO_STEPS`` (a list of ``(order, label, function)``); other packages add
+    steps through the ``lazyastro.demo_steps`` entry-point group (each entry
+    point loads to such a list).
+    """
+    import importlib
+    import pkgutil
+    from importlib.metadata import entry_points
+
     import lazyastro
-    from lazyastro import frames
 
-    median = frames.median(frames.open(zpath))
-    table.run("frames: exact median over frames (FITS)", nbytes,
-              lambda: lazyastro.to_fits(median, out / "median.fits", overwrite=True))
-
-
-def _skipper_step(out: Path, table: StepTable, seed: int) -> None:
-    """Skipper-CCD quick-look statistics on simulated images (1, 25 and 400 skips)."""
-    from lazyastro import skipper
-
-    run = out / "skipper"
-    paths = []
-    for i, nskips in enumerate((1, 25, 400)):
-        path = run / f"Img_{i:02d}.fits"
-        skipper.simulate(path, nrows=60, ncols=200, nskips=nskips, read_noise=20.0,
-                         dark_current=0.3, gain=8.0, seed=seed + i)
-        paths.append(path)
-    nbytes = sum(p.stat().st_size for p in paths)
-    rows = table.run("skipper: quick-look statistics of 3 files", nbytes,
-                     lambda: skipper.compute_statistics(paths, seed=seed))
-    skipper.write_rows(run / "img_preproc_out.ecsv", rows, "ecsv", rewrite=True)
-    print("  skipper truth: read noise 20 ADU per skip (20/sqrt(nskips) on the average), "
-          "dark current 0.3 e-/pix, gain 8 ADU/e-", file=sys.stderr)
-    for row in rows:
-        print(f"  skipper {Path(row['filename']).name}: nskips={row['nskips']}, "
-              f"skNoise={row['skNoise']:.3g} ADU, darkCurrent={row['darkCurrent']:.3g} e-/pix, "
-              f"aduConversion={row['aduConversion']:.3g} ADU/e-", file=sys.stderr)
+    found: list[tuple[int, str, Callable]] = []
+    for info in pkgutil.iter_modules(lazyastro.__path__):
+        if not info.ispkg:
+            continue
+        try:
+            mod = importlib.import_module(f"lazyastro.{info.name}.demo")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"lazyastro.{info.name}.demo":
+                raise
+            continue
+        found += list(getattr(mod, "DEMO_STEPS", []))
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found += list(ep.load())
+    return [(label, fn) for _order, label, fn in sorted(found, key=lambda s: (s[0], s[1]))]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -122,10 +131,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                     compute=False) for name, img in stats.items()]
         table.run("reduce FITS -> mean, max, std images (FITS)", nbytes,
                   lambda: lazyastro.compute(*writes, desc="reduce"))
-        _frames_step(out, zpath, nbytes, table)
-        _skipper_step(out, table, args.seed)
-        for step in EXTRA_STEPS:
-            step(out, table, args)
+        ctx = DemoContext(out=out, series_zarr=zpath, nbytes=nbytes, table=table, seed=args.seed, args=args)
+        outputs = []
+        for _label, step in demo_steps():
+            outputs += list(step(ctx) or [])
     table.print()
     import numpy as np
 
@@ -136,8 +145,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     peak = max(r[3] for r in table.rows) - start_rss
     print(f"data per step: {format_bytes(nbytes)}; peak RSS above start-up ({format_bytes(start_rss)}): "
           f"{format_bytes(peak)} -> {'within' if peak <= budget else 'ABOVE'} the {format_bytes(budget)} budget")
-    print(f"outputs: {zpath}, {fpath}, {out}/stack_{{mean,max,std}}.fits, {out}/median.fits, "
-          f"{out}/skipper/img_preproc_out.ecsv")
+    print(f"outputs: {zpath}, {fpath}, {out}/stack_{{mean,max,std}}.fits" + "".join(f", {p}" for p in outputs))
     return 0
 
 
