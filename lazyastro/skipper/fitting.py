@@ -38,11 +38,13 @@ class Fit:
     ok: bool
     method: str = ""
     extra: dict = field(default_factory=dict)
+    #: why the fit failed or was rejected ("" when it is fine)
+    reason: str = ""
 
     @classmethod
-    def failed(cls, n: int, method: str = "") -> Fit:
+    def failed(cls, n: int, method: str = "", reason: str = "fit failed") -> Fit:
         nan = np.full(n, np.nan)
-        return cls(nan, nan.copy(), False, method)
+        return cls(nan, nan.copy(), False, method, reason=reason)
 
 
 def gaussian(x: np.ndarray, a: float, mu: float, sigma: float) -> np.ndarray:
@@ -53,23 +55,39 @@ def gaussian(x: np.ndarray, a: float, mu: float, sigma: float) -> np.ndarray:
 def _curve_fit(f, x, y, p0, method: str, **kw) -> Fit:
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) < len(p0):
-        return Fit.failed(len(p0), method)
+        return Fit.failed(len(p0), method, f"{len(x)} histogram bins for {len(p0)} parameters")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             p, cov = optimize.curve_fit(f, x, y, p0=p0, **kw)
-    except (RuntimeError, ValueError, TypeError, np.linalg.LinAlgError, optimize.OptimizeWarning):
-        return Fit.failed(len(p0), method)
+    except RuntimeError:
+        return Fit.failed(len(p0), method, "least squares did not converge")
+    except (ValueError, TypeError, np.linalg.LinAlgError, optimize.OptimizeWarning) as exc:
+        return Fit.failed(len(p0), method, f"least squares failed ({type(exc).__name__})")
     with np.errstate(invalid="ignore"):
         err = np.sqrt(np.abs(np.diag(cov)))
-    return Fit(p, err, bool(np.all(np.isfinite(p))), method)
+    ok = bool(np.all(np.isfinite(p)))
+    return Fit(p, err, ok, method, reason="" if ok else "non-finite parameters")
 
 
-def fit_gaussian(x: np.ndarray, y: np.ndarray, p0) -> Fit:
-    """Least-squares Gaussian ``[A, mu, sigma]``; sigma reported as ``|sigma|``."""
+def fit_gaussian(x: np.ndarray, y: np.ndarray, p0, legacy: bool = False) -> Fit:
+    """Least-squares Gaussian ``[A, mu, sigma]``.
+
+    The default reports ``|sigma|`` and allows 2000 evaluations; ``legacy`` keeps the fitted
+    sign of sigma and SciPy's default evaluation limit (as the legacy tool).
+
+    Examples
+    --------
+    >>> x = np.arange(-10.0, 11.0)
+    >>> round(float(fit_gaussian(x, gaussian(x, 5.0, 1.0, 2.0), [4, 0, 1]).params[2]), 6)
+    2.0
+    """
+    if legacy:
+        return _curve_fit(gaussian, x, y, list(p0), "gaussian")
     fit = _curve_fit(gaussian, x, y, list(p0), "gaussian", maxfev=2000)
     fit.params[2] = abs(fit.params[2])
-    fit.ok = fit.ok and fit.params[2] > 0
+    if fit.ok and not fit.params[2] > 0:
+        fit.ok, fit.reason = False, "zero width"
     return fit
 
 
@@ -126,7 +144,7 @@ def fit_poisson_gauss(
     x, y = np.asarray(centres, float), np.asarray(counts, float)
     nz = np.flatnonzero(y)
     if len(nz) < 6:
-        return Fit.failed(5, "poisson_gauss")
+        return Fit.failed(5, "poisson_gauss", f"{len(nz)} non-empty histogram bins")
     span = x[-1] - x[0] + 1
     if legacy:
         starts = [[60.0, 1.0, x[nz[0]], 1.0, float(npix)]]
@@ -153,7 +171,7 @@ def fit_poisson_gauss(
             lam = max(0.05, float((x * y).sum() / y.sum() - x[first[0]]) / g)
             starts.append(list(np.clip([g / 6, min(lam, 4.9), x[first[0]], g, float(y.sum())],
                                        np.array(kw["bounds"][0]) + 1e-9, np.array(kw["bounds"][1]) - 1e-9)))
-    best, best_cost = Fit.failed(5, "poisson_gauss"), np.inf
+    best, best_cost = Fit.failed(5, "poisson_gauss", "no start converged"), np.inf
     for p0 in starts:
         if "bounds" in kw:
             lo, hi = kw["bounds"]
@@ -168,26 +186,41 @@ def fit_poisson_gauss(
         best.params[0] = abs(best.params[0])
         s, lam, _off, gain, n = best.params
         es, _el, _eo, eg, _en = best.errors
-        best.ok = bool(
-            np.all(np.isfinite(best.errors)) and 0 < s < gain and 0 <= lam < 0.999 * NPOISSON / 2
-            and n > 0 and es < 0.5 * s and eg < 0.5 * gain
-        )  # sigma >= gain: electron peaks unresolved, gain and lambda degenerate
+        # sigma >= gain: electron peaks unresolved, gain and lambda degenerate
+        checks = [
+            (np.all(np.isfinite(best.errors)), "non-finite errors"),
+            (0 < s < gain, f"electron peaks not resolved (sigma {s:.3g} >= gain {gain:.3g} ADU)"),
+            (0 <= lam < 0.999 * NPOISSON / 2, f"lambda {lam:.3g} at its bound"),
+            (n > 0, "no counts"),
+            (es < 0.5 * s, f"sigma error {es:.3g} > 50% of sigma {s:.3g}"),
+            (eg < 0.5 * gain, f"gain error {eg:.3g} > 50% of gain {gain:.3g}"),
+        ]
+        bad = [why for good, why in checks if not good]
+        best.ok = not bad
+        best.reason = bad[0] if bad else ""
     return best
 
 
-def peak_noise_2019(centres: np.ndarray, counts: np.ndarray, nskips: int) -> Fit:
-    """Legacy 2019 skNoise: Gaussian on the window between the last two minima of the smoothed histogram."""
+def peak_noise_2019(centres: np.ndarray, counts: np.ndarray, nskips: int, legacy: bool = False) -> Fit:
+    """2019 skNoise: Gaussian on the window between the last two minima of the smoothed histogram.
+
+    Moving average of width 4 (12 for one skip, ``"same"`` length), maxima/minima where the
+    difference changes sign, window ``[minima[-2], minima[-1]]`` (both bins included), start
+    ``[h(peak), peak, width / 6]`` with the peak ``maxima[-2]`` if ``maxima[-1] > minima[-1]``
+    else ``maxima[-1]``.
+    """
     y = np.asarray(counts, float)
     d = np.diff(moving_average(y, 4 if nskips > 1 else 12))
     maxima, minima = extrema(d)
     if len(minima) < 2 or len(maxima) < 1:
-        return Fit.failed(3, "peaks")
+        return Fit.failed(3, "peaks", f"{len(minima)} minima in the smoothed histogram (peaks not resolved)")
     lo, hi = minima[-2], minima[-1]
     peak = maxima[-2] if (maxima[-1] > minima[-1] and len(maxima) > 1) else maxima[-1]
     width = centres[hi] - centres[lo]
     sl = slice(lo, hi + 1)
-    fit = fit_gaussian(centres[sl], y[sl], [y[peak], centres[peak], width / 6])
+    fit = fit_gaussian(centres[sl], y[sl], [y[peak], centres[peak], width / 6], legacy=legacy)
     fit.method = "peaks"
+    fit.extra["window"] = (float(centres[lo]), float(centres[hi]))
     return fit
 
 
@@ -203,13 +236,14 @@ def peak_noise_2021(centres: np.ndarray, counts: np.ndarray, nskips: int, mad: f
     y = np.asarray(counts, float)
     maxima, _ = _find_peaks_2021(y, nskips)
     if len(maxima) == 0:
-        return Fit.failed(3, "peaks")
+        return Fit.failed(3, "peaks", "no peak in the smoothed histogram")
     half = np.mean(np.diff(centres[maxima])) / 2 if len(maxima) > 1 else mad
     c = centres[maxima[0]]
     sel = (centres >= c - half) & (centres <= c + half)
     fit = fit_gaussian(centres[sel], y[sel], [y[maxima[0]], c, max(half / 3, 0.5)])
     fit.method = "peaks"
     fit.extra["peaks"] = centres[maxima]
+    fit.extra["window"] = (float(c - half), float(c + half))
     return fit
 
 
@@ -219,7 +253,7 @@ def dark_current_from_peaks(centres: np.ndarray, counts: np.ndarray, nskips: int
     maxima, _ = _find_peaks_2021(y, nskips)
     maxima = maxima[: NPOISSON - 2]  # electron peaks 0 ... 7 (+2 extrapolated)
     if len(maxima) < 2:
-        return Fit.failed(1, "peaks")
+        return Fit.failed(1, "peaks", f"{len(maxima)} peak(s) found; need 2")
     pos = centres[maxima]
     spacing = float(np.mean(np.diff(pos)))
     pos = np.concatenate([pos, pos[-1] + spacing * np.arange(1, 3)])
@@ -233,7 +267,7 @@ def dark_current_from_peaks(centres: np.ndarray, counts: np.ndarray, nskips: int
         n_k.append(g.params[0] * np.sqrt(2 * np.pi) * g.params[2] if g.ok and g.params[0] > 0 else 0.0)
     n_k = np.asarray(n_k)
     if n_k.sum() <= 0:
-        return Fit.failed(1, "peaks")
+        return Fit.failed(1, "peaks", "no peak could be fitted")
     k = np.arange(len(n_k))
     frac = n_k / n_k.sum()
     fit = _curve_fit(lambda k, lam: stats.poisson.pmf(np.rint(k), lam), k, frac,

@@ -1,22 +1,30 @@
-"""Pure numpy kernels for skipper statistics (no dask, no files).
+"""Kernels for skipper statistics: pure functions on in-memory blocks (no dask, no files).
+
+Every kernel takes its array module from its input (:func:`lazyastro.core.backend.array_namespace`),
+so the same code runs on numpy and on CuPy blocks.
 
 Statistics are built on :class:`ValueCounts`: exact counts of integer ADU codes (a
 histogram with 1-ADU bins whose range grows as blocks are combined), from which the
 median, MAD, entropy, windowed histograms and tail counts follow exactly. A value is
-``code * unit`` (``unit = 1/n`` for an average over ``n`` skips, whose codes are sums).
+``code / denom`` (``denom = n`` for the average over ``n`` skips, whose codes are sums),
+computed with the same float division ``numpy.mean`` uses, so windows and bin edges
+agree with a numpy computation on the values to the last bit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from ..core.backend import array_namespace
 
 __all__ = [
     "ValueCounts", "to_codes", "value_counts", "block_summary", "combine_summaries",
     "weighted_median", "median_mad", "counts_in_bins", "count_below", "count_above", "entropy",
     "entropy_1adu", "moving_average", "extrema", "cluster_trials", "cluster_variances",
-    "MAD_SCALE_LEGACY", "MAD_SCALE_NORMAL",
+    "exact_variance", "to_host", "MAD_SCALE_LEGACY", "MAD_SCALE_NORMAL",
 ]
 
 MAD_SCALE_LEGACY = 1.4826
@@ -28,7 +36,8 @@ DEFAULT_MAX_BINS = 2**22
 class ValueCounts:
     """Counts of integer codes ``lo, lo+step, ...`` (bin i holds codes ``[lo+i*step, lo+(i+1)*step)``).
 
-    ``step == 1`` (the normal case) makes every derived statistic exact.
+    ``step == 1`` (the normal case) makes every derived statistic exact. ``counts`` is a
+    numpy or CuPy array (the module of the block it was counted from).
 
     >>> vc = value_counts(np.array([3, 5, 5, 6]))
     >>> vc.lo, vc.counts.tolist()
@@ -36,84 +45,132 @@ class ValueCounts:
     """
 
     lo: int
-    counts: np.ndarray
+    counts: Any
     step: int = 1
 
     @property
     def total(self) -> int:
         return int(self.counts.sum())
 
-    def codes(self) -> np.ndarray:
+    def codes(self):
         """Code at the start of each bin."""
-        return self.lo + self.step * np.arange(len(self.counts), dtype=np.int64)
+        xp = array_namespace(self.counts)
+        return self.lo + self.step * xp.arange(len(self.counts), dtype=xp.int64)
 
     def coarsen(self, step: int) -> ValueCounts:
         """Merge bins to a coarser power-of-two ``step`` (aligned to multiples of ``step``)."""
         if step == self.step:
             return self
+        xp = array_namespace(self.counts)
         lo = (self.lo // step) * step
         idx = (self.codes() - lo) // step
-        return ValueCounts(lo, np.bincount(idx, weights=self.counts).astype(np.int64), step)
+        return ValueCounts(lo, xp.bincount(idx, weights=self.counts).astype(xp.int64), step)
 
     def __add__(self, other: ValueCounts) -> ValueCounts:
+        xp = array_namespace(self.counts, other.counts)
         step = max(self.step, other.step)
         a, b = self.coarsen(step), other.coarsen(step)
         lo = min(a.lo, b.lo)
         hi = max(a.lo + step * len(a.counts), b.lo + step * len(b.counts))
-        out = np.zeros((hi - lo) // step, dtype=np.int64)
+        out = xp.zeros((hi - lo) // step, dtype=xp.int64)
         for v in (a, b):
             i = (v.lo - lo) // step
-            out[i : i + len(v.counts)] += v.counts
+            out[i : i + len(v.counts)] += xp.asarray(v.counts)
         return ValueCounts(lo, out, step)
 
     def trimmed(self, max_bins: int = DEFAULT_MAX_BINS) -> ValueCounts:
         """Coarsen (doubling ``step``) until at most ``max_bins`` bins remain."""
+        xp = array_namespace(self.counts)
         out = self
         while len(out.counts) > max_bins:
             out = out.coarsen(out.step * 2)
-            nz = np.flatnonzero(out.counts)
-            out = ValueCounts(out.lo + out.step * int(nz[0]), out.counts[nz[0] : nz[-1] + 1], out.step)
+            nz = xp.flatnonzero(out.counts)
+            a, b = int(nz[0]), int(nz[-1])
+            out = ValueCounts(out.lo + out.step * a, out.counts[a : b + 1], out.step)
         return out
 
+    def to_host(self) -> ValueCounts:
+        """The same counts as a numpy array."""
+        from ..core.backend import to_numpy
 
-def to_codes(block: np.ndarray) -> np.ndarray:
-    """Physical ADU values -> int64 codes (floats rounded to the nearest ADU, non-finite -> 0)."""
+        return ValueCounts(self.lo, to_numpy(self.counts), self.step)
+
+
+def to_host(summary: Any) -> Any:
+    """A :func:`block_summary` result (or a ValueCounts, or an array) with numpy arrays only."""
+    from ..core.backend import to_numpy
+
+    if isinstance(summary, ValueCounts):
+        return summary.to_host()
+    if isinstance(summary, dict):
+        return {k: to_host(v) for k, v in summary.items()}
+    if hasattr(summary, "shape"):
+        return to_numpy(summary)
+    return summary
+
+
+def to_codes(block):
+    """Physical ADU values -> int64 codes (floats rounded to the nearest ADU, non-finite -> 0).
+
+    Examples
+    --------
+    >>> to_codes(np.array([1.4, 1.6, np.nan])).tolist()
+    [1, 2, 0]
+    """
+    xp = array_namespace(block)
     if block.dtype.kind in "iub":
-        return block.astype(np.int64, copy=False)
-    out = np.rint(block)
-    out[~np.isfinite(out)] = 0
-    return out.astype(np.int64)
+        return block.astype(xp.int64, copy=False)
+    out = xp.rint(block)
+    out[~xp.isfinite(out)] = 0
+    return out.astype(xp.int64)
 
 
-def value_counts(codes: np.ndarray, max_bins: int = DEFAULT_MAX_BINS) -> ValueCounts:
-    """Exact counts of integer codes (coarsened only if the range exceeds ``max_bins``)."""
-    codes = np.asarray(codes, dtype=np.int64).ravel()
+def value_counts(codes, max_bins: int = DEFAULT_MAX_BINS) -> ValueCounts:
+    """Exact counts of integer codes (coarsened only if the range exceeds ``max_bins``).
+
+    Examples
+    --------
+    >>> value_counts(np.array([2, 2, 4])).counts.tolist()
+    [2, 0, 1]
+    """
+    xp = array_namespace(codes)
+    codes = xp.asarray(codes, dtype=xp.int64).ravel()
     if codes.size == 0:
-        return ValueCounts(0, np.zeros(0, np.int64))
+        return ValueCounts(0, xp.zeros(0, xp.int64))
     lo, hi = int(codes.min()), int(codes.max())
     step = 1
     while (hi - lo) // step + 1 > max_bins:
         step *= 2
     lo = (lo // step) * step
-    counts = np.bincount((codes - lo) // step if step > 1 else codes - lo)
-    return ValueCounts(lo, counts.astype(np.int64), step)
+    counts = xp.bincount((codes - lo) // step if step > 1 else codes - lo)
+    return ValueCounts(lo, counts.astype(xp.int64), step)
 
 
-def block_summary(
-    block: np.ndarray, skip_start: int, nper_skip: int, max_bins: int = DEFAULT_MAX_BINS
-) -> dict:
+def block_summary(block, skip_start: int, nper_skip: int, max_bins: int = DEFAULT_MAX_BINS) -> dict:
     """Counts of all values of a ``(row, col, skip)`` block and of each skip ``< nper_skip``.
 
-    Also counts non-finite values (NaN/inf) so the caller can reject the file.
+    Also counts non-finite values (NaN/inf), so the caller can reject the file, and
+    non-integer values (rounded to the nearest ADU code, so statistics are not exact).
+
+    Examples
+    --------
+    >>> s = block_summary(np.arange(8).reshape(2, 2, 2), 0, 1)
+    >>> s["all"].total, sorted(s["skips"]), s["nonfinite"], s["rounded"]
+    (8, [0], 0, 0)
     """
-    bad = 0 if block.dtype.kind in "iub" else int(np.count_nonzero(~np.isfinite(block)))
+    xp = array_namespace(block)
+    bad = rounded = 0
+    if block.dtype.kind not in "iub":
+        finite = xp.isfinite(block)
+        bad = int(block.size - int(xp.count_nonzero(finite)))
+        rounded = int(xp.count_nonzero(finite & (xp.rint(block) != block)))
     codes = to_codes(block)
     per_skip = {
         skip_start + k: value_counts(codes[:, :, k], max_bins)
         for k in range(codes.shape[2])
         if skip_start + k < nper_skip
     }
-    return {"all": value_counts(codes, max_bins), "skips": per_skip, "nonfinite": bad}
+    return {"all": value_counts(codes, max_bins), "skips": per_skip, "nonfinite": bad, "rounded": rounded}
 
 
 def combine_summaries(a: dict, b: dict, max_bins: int = DEFAULT_MAX_BINS) -> dict:
@@ -122,15 +179,43 @@ def combine_summaries(a: dict, b: dict, max_bins: int = DEFAULT_MAX_BINS) -> dic
     for k, v in b["skips"].items():
         skips[k] = (skips[k] + v).trimmed(max_bins) if k in skips else v
     return {"all": (a["all"] + b["all"]).trimmed(max_bins), "skips": skips,
-            "nonfinite": a["nonfinite"] + b["nonfinite"]}
+            "nonfinite": a["nonfinite"] + b["nonfinite"], "rounded": a["rounded"] + b["rounded"]}
+
+
+def exact_variance(s1, s2, n: int):
+    """Population variance from integer moments ``s1 = sum x``, ``s2 = sum x^2`` of ``n`` values.
+
+    Examples
+    --------
+    >>> float(exact_variance(np.array(6), np.array(14), 3))
+    0.6666666666666666
+    """
+    return (n * s2 - s1 * s1) / float(n * n)
 
 
 def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     """Median of ``values`` repeated ``weights`` times, numpy convention (mean of the two middles).
 
+    Parameters
+    ----------
+    values : ndarray
+        Distinct values (any order).
+    weights : ndarray
+        Non-negative integer count of each value.
+
+    Returns
+    -------
+    float
+        ``np.median(np.repeat(values, weights))`` (NaN when the weights sum to 0).
+
+    Examples
+    --------
     >>> weighted_median(np.array([1, 2, 10]), np.array([1, 2, 1]))
     2.0
     """
+    from ..core.backend import to_numpy
+
+    values, weights = to_numpy(values), to_numpy(weights)  # a few distinct values: host work
     order = np.argsort(values, kind="stable")
     v, w = np.asarray(values, dtype=np.float64)[order], np.asarray(weights)[order]
     cum = np.cumsum(w)
@@ -142,51 +227,122 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float((lo + hi) / 2)
 
 
-def median_mad(vc: ValueCounts, unit: float = 1.0, scale: float = MAD_SCALE_NORMAL) -> tuple[float, float]:
-    """Exact median and ``scale * median(|x - median|)`` of the counted values (value = code * unit)."""
+def _values(vc: ValueCounts, denom: int):
+    """The value of each bin: ``code / denom`` correctly rounded, as numpy computes a mean."""
+    return vc.codes() / denom if denom != 1 else vc.codes().astype(np.float64)
+
+
+def median_mad(vc: ValueCounts, denom: int = 1, scale: float = MAD_SCALE_NORMAL) -> tuple[float, float]:
+    """Exact median and ``scale * median(|x - median|)`` of the counted values (value = code / denom).
+
+    The values, their deviations and both medians are computed in float64 exactly as
+    ``np.median`` would on the values themselves (``x = sum / n`` for an average image),
+    so windows derived from them have the same edges.
+
+    Parameters
+    ----------
+    vc : ValueCounts
+        Counted codes.
+    denom : int, optional
+        A value is ``code / denom`` (``n`` for the average of ``n`` skips; default 1).
+    scale : float, optional
+        MAD scale (default: the normal-consistent 1.4826022; legacy 1.4826).
+
+    Returns
+    -------
+    (float, float)
+        Median and scaled MAD (NaN, NaN when nothing is counted).
+
+    Examples
+    --------
+    >>> median_mad(value_counts(np.array([1, 2, 3, 10])), scale=1.0)
+    (2.5, 1.0)
+    """
     if vc.total == 0:
         return float("nan"), float("nan")
-    centres = vc.codes() + (vc.step - 1) / 2
-    med = weighted_median(centres, vc.counts)
-    mad = weighted_median(np.abs(centres - med), vc.counts)
-    return med * unit, scale * mad * unit
+    xp = array_namespace(vc.counts)
+    nz = xp.flatnonzero(vc.counts)
+    if vc.step == 1:
+        vals = _values(vc, denom)[nz]
+    else:  # coarsened bins: their centres (approximate)
+        vals = (vc.codes()[nz] + (vc.step - 1) / 2) / denom
+    w = vc.counts[nz]
+    med = weighted_median(vals, w)
+    mad = weighted_median(xp.abs(vals - med), w)
+    return med, scale * mad
 
 
-def _codes_below(vc: ValueCounts, x, unit: float, inclusive: bool = False):
-    """Number of values ``< x`` (or ``<= x``) for scalar or array ``x``; exact for ``step == 1``."""
-    y = np.asarray(x, dtype=np.float64) / unit
-    yr = np.round(y)
-    y = np.where(np.abs(y - yr) <= 1e-9 * np.maximum(1.0, np.abs(y)), yr, y)
-    # codes c with c < y  <=>  c <= ceil(y) - 1 ; inclusive: c <= floor(y)
-    last = np.floor(y) if inclusive else np.ceil(y) - 1
-    pos = np.clip((last + 1 - vc.lo) / vc.step, 0, len(vc.counts))  # bins at or below `last`
-    cum = np.concatenate([[0], np.cumsum(vc.counts)]).astype(np.float64)
+def _bins_below(vc: ValueCounts, x, denom: int, inclusive: bool = False):
+    """Bin position (0 ... len) of the first bin whose value is ``>= x`` (``> x`` if inclusive).
+
+    Exact for ``step == 1``: the boundary code is found next to ``x * denom`` and checked
+    with the same float division the values use (``code / denom``).
+    """
+    xp = array_namespace(vc.counts)
+    xf = np.atleast_1d(np.asarray(x, dtype=np.float64))
+    if vc.step == 1:
+        guess = np.floor(xf * denom)
+        cand = guess[:, None] + np.arange(-2, 4)[None, :]
+        vals = cand / denom if denom != 1 else cand
+        hit = (vals > xf[:, None]) if inclusive else (vals >= xf[:, None])
+        first = cand[np.arange(len(xf)), np.argmax(hit, axis=1)]
+        pos = np.clip(first - vc.lo, 0, len(vc.counts))
+    else:  # linear position inside a coarsened bin (approximate)
+        y = xf * denom
+        last = np.floor(y) if inclusive else np.ceil(y) - 1
+        pos = np.clip((last + 1 - vc.lo) / vc.step, 0, len(vc.counts))
+    return xp, pos
+
+
+def _count_below(vc: ValueCounts, x, denom: int, inclusive: bool = False) -> np.ndarray:
+    xp, pos = _bins_below(vc, x, denom, inclusive)
+    from ..core.backend import to_numpy
+
+    cum = np.concatenate([[0], np.cumsum(to_numpy(vc.counts))]).astype(np.float64)
     i = np.floor(pos).astype(np.int64)
     out = cum[i]
     if vc.step > 1:  # linear interpolation inside a coarsened bin
         nxt = cum[np.minimum(i + 1, len(vc.counts))]
         out = out + (pos - i) * (nxt - out)
-    return out if out.ndim else float(out)
+    return out
 
 
-def count_below(vc: ValueCounts, x: float, unit: float = 1.0) -> float:
-    """Number of values strictly below ``x``."""
-    return _codes_below(vc, x, unit)
+def count_below(vc: ValueCounts, x: float, denom: int = 1) -> float:
+    """Number of values strictly below ``x`` (value = code / denom).
+
+    Examples
+    --------
+    >>> count_below(value_counts(np.array([1, 2, 2, 5])), 2.0)
+    1.0
+    """
+    return float(_count_below(vc, x, denom)[0])
 
 
-def count_above(vc: ValueCounts, x: float, unit: float = 1.0) -> float:
-    """Number of values strictly above ``x``."""
-    return vc.total - _codes_below(vc, x, unit, inclusive=True)
+def count_above(vc: ValueCounts, x: float, denom: int = 1) -> float:
+    """Number of values strictly above ``x`` (value = code / denom).
+
+    Examples
+    --------
+    >>> count_above(value_counts(np.array([1, 2, 2, 5])), 2.0)
+    1.0
+    """
+    return float(vc.total - _count_below(vc, x, denom, inclusive=True)[0])
 
 
-def counts_in_bins(vc: ValueCounts, edges: np.ndarray, unit: float = 1.0, closed_last: bool = True) -> np.ndarray:
-    """Histogram of the counted values over ``edges`` (like ``np.histogram``; last bin closed)."""
+def counts_in_bins(vc: ValueCounts, edges: np.ndarray, denom: int = 1, closed_last: bool = True) -> np.ndarray:
+    """Histogram of the counted values over ``edges``, exactly as ``np.histogram`` (last bin closed).
+
+    Examples
+    --------
+    >>> counts_in_bins(value_counts(np.array([1, 2, 2, 3])), np.array([1.0, 2.0, 3.0])).tolist()
+    [1, 3]
+    """
     edges = np.asarray(edges, dtype=np.float64)
     if len(edges) < 2:
         return np.zeros(0, dtype=np.int64)
-    below = np.asarray(_codes_below(vc, edges, unit), dtype=np.float64).copy()
+    below = _count_below(vc, edges, denom).copy()
     if closed_last:
-        below[-1] = _codes_below(vc, edges[-1], unit, inclusive=True)
+        below[-1] = _count_below(vc, edges[-1:], denom, inclusive=True)[0]
     return np.rint(np.diff(below)).astype(np.int64)
 
 
@@ -196,45 +352,54 @@ def entropy(counts: np.ndarray) -> float:
     >>> round(entropy(np.array([1, 1, 0, 2])), 4)
     1.0397
     """
-    counts = np.asarray(counts, dtype=np.float64)
-    n = counts.sum()
+    xp = array_namespace(counts)
+    counts = xp.asarray(counts, dtype=xp.float64)
+    n = float(counts.sum())
     if n <= 0:
         return float("nan")
     p = counts[counts > 0] / n
-    return float(-(p * np.log(p)).sum())
+    return float(-(p * xp.log(p)).sum())
 
 
-def entropy_1adu(vc: ValueCounts, unit: float = 1.0, legacy: bool = False) -> float:
-    """Entropy of the values in 1-ADU bins starting at the minimum value.
+def entropy_1adu(vc: ValueCounts, denom: int = 1, legacy: bool = False) -> float:
+    """Entropy of the values in 1-ADU bins starting at the minimum value (value = code / denom).
 
     Legacy edges are ``np.arange(min, max + 1)`` with the last bin closed (for integer data the
     two largest values share a bin); the default gives every 1-ADU bin its own count.
+
+    Examples
+    --------
+    >>> round(entropy_1adu(value_counts(np.array([0, 1, 1, 2]))), 4)
+    1.0397
     """
-    nz = np.flatnonzero(vc.counts)
+    xp = array_namespace(vc.counts)
+    nz = xp.flatnonzero(vc.counts)
     if len(nz) == 0:
         return float("nan")
-    vmin = (vc.lo + vc.step * nz[0]) * unit
-    vmax = (vc.lo + vc.step * nz[-1] + vc.step - 1) * unit
+    vmin = float(vc.lo + vc.step * int(nz[0])) / denom
+    vmax = float(vc.lo + vc.step * int(nz[-1]) + vc.step - 1) / denom
     if legacy:
         edges = np.arange(vmin, vmax + 1)
     else:
         edges = vmin + np.arange(int(np.floor(vmax - vmin + 1e-9)) + 2, dtype=np.float64)
     if len(edges) < 2:
         return 0.0
-    return entropy(counts_in_bins(vc, edges, unit, closed_last=legacy))
+    return entropy(counts_in_bins(vc, edges, denom, closed_last=legacy))
 
 
 def moving_average(counts: np.ndarray, width: int) -> np.ndarray:
     """``np.convolve(counts, ones(width)/width, "same")``."""
-    return np.convolve(np.asarray(counts, dtype=np.float64), np.ones(width) / width, mode="same")
+    xp = array_namespace(counts)
+    return xp.convolve(xp.asarray(counts, dtype=xp.float64), xp.ones(width) / width, mode="same")
 
 
 def extrema(d: np.ndarray, threshold: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``i`` of maxima (``d[i-1] > t``, ``d[i] < -t``) and minima (``d[i-1] < -t``, ``d[i] > t``) of a derivative."""
-    d = np.asarray(d)
+    xp = array_namespace(d)
+    d = xp.asarray(d)
     prev, cur = d[:-1], d[1:]
-    maxima = np.flatnonzero((prev > threshold) & (cur < -threshold)) + 1
-    minima = np.flatnonzero((prev < -threshold) & (cur > threshold)) + 1
+    maxima = xp.flatnonzero((prev > threshold) & (cur < -threshold)) + 1
+    minima = xp.flatnonzero((prev < -threshold) & (cur > threshold)) + 1
     return maxima, minima
 
 
@@ -273,21 +438,23 @@ def cluster_variances(
     ``skip_start ...``; pixel ``i`` of a block is at ``(r0 + i % e_r, c0 + i // e_r)``.
     Integer data use exact integer moments, so the result does not depend on chunking.
     """
-    i = np.arange(npix)
+    xp = array_namespace(block)
+    trials = xp.asarray(trials)
+    i = xp.arange(npix)
     dr, dc = i % e_r, i // e_r
-    out = np.empty(len(trials))
-    used = np.unique(trials[:, 2]) - skip_start
+    out = xp.empty(len(trials))
+    used = xp.unique(trials[:, 2]) - skip_start
     # skip-major copy of the skips in use: every trial then reads one compact image region
-    images = np.ascontiguousarray(np.moveaxis(block[:, :, used], 2, 0)).reshape(len(used), -1)
-    where = np.searchsorted(used, trials[:, 2] - skip_start)
+    images = xp.ascontiguousarray(xp.moveaxis(block[:, :, used], 2, 0)).reshape(len(used), -1)
+    where = xp.searchsorted(used, trials[:, 2] - skip_start)
     ncols = block.shape[1]
     offs = dr * ncols + dc
     per = max(1, 2**20 // npix)  # trials gathered at once (~8 MiB of int64)
     for t0 in range(0, len(trials), per):
         r0, c0, k = (a[t0 : t0 + per][:, None] for a in (trials[:, 0], trials[:, 1], where))
         vals = images.ravel()[k * images.shape[1] + (r0 - row_start) * ncols + c0 + offs]
-        if vals.dtype.kind in "iu" and np.abs(vals).max(initial=0) < 2**20:
-            v = vals.astype(np.int64)
+        if vals.dtype.kind in "iu" and (vals.size == 0 or int(xp.abs(vals).max()) < 2**20):
+            v = vals.astype(xp.int64)
             s1, s2 = v.sum(axis=1), (v * v).sum(axis=1)
             out[t0 : t0 + per] = (npix * s2 - s1 * s1) / float(npix * npix)
         else:

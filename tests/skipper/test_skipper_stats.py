@@ -197,9 +197,9 @@ def test_poisson_gauss_fit_recovers_truth(lam, gain, sigma):
     rng = np.random.default_rng(1)
     v = 5000 - gain * rng.poisson(lam, 3000) + rng.normal(0, sigma, 3000)
     vc = kernels.value_counts(np.rint(v * 400).astype(int))
-    med, mad = kernels.median_mad(vc, 1 / 400)
+    med, mad = kernels.median_mad(vc, 400)
     edges = np.arange(np.floor(med - 100), np.ceil(med + 100))
-    h = kernels.counts_in_bins(vc, edges, 1 / 400)[::-1]  # raw polarity: flip like the 2021 tool
+    h = kernels.counts_in_bins(vc, edges, 400)[::-1]  # raw polarity: flip like the 2021 tool
     fit = fit_poisson_gauss(edges[:-1] + 0.5, h, 3000, mad)
     assert fit.ok
     s, lam_fit, _off, gain_fit, n = fit.params
