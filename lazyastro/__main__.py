@@ -1,5 +1,8 @@
+"""``python -m lazyastro``: the ``lazyastro`` command."""
+
 import sys
 
 from lazyastro.cli.main import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -217,7 +217,7 @@ def open_hexrd_hdf5(
     see :class:`HexrdHDF5Backend`); ``direct=False`` always goes through h5py.
 
     >>> s = open_hexrd_hdf5("series.h5")  # doctest: +SKIP
-    >>> s.dims
+    >>> s.dims  # doctest: +SKIP
     ('frame', 'y', 'x')
     """
     p = require_file(path)
