@@ -14,6 +14,7 @@ file itself and the graph runs under any scheduler.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,9 +27,38 @@ from ..core.chunking import auto_chunks, normalize_chunks
 from ..core.errors import FormatError, ParameterError, reading
 from ..core.validate import check_int
 
-__all__ = ["DIMS", "Backend", "from_backend", "from_array", "as_series", "series_meta", "nframes_of"]
+__all__ = ["DIMS", "Backend", "from_backend", "from_array", "as_series", "series_meta", "nframes_of",
+           "source_of"]
 
 DIMS = ("frame", "y", "x")
+
+# dask array name -> what its blocks come from: the reader (a Backend) or "memory" (a NumPy array)
+_SOURCES: OrderedDict = OrderedDict()
+_MAX_SOURCES = 256
+
+
+def _remember(data: da.Array, source) -> da.Array:
+    _SOURCES[data.name] = source
+    _SOURCES.move_to_end(data.name)
+    while len(_SOURCES) > _MAX_SOURCES:
+        _SOURCES.popitem(last=False)
+    return data
+
+
+def source_of(data: da.Array):
+    """The :class:`Backend` (or ``"memory"``) whose blocks ``data`` is, with nothing applied; else ``None``.
+
+    Examples
+    --------
+    >>> source_of(from_array(np.zeros((2, 3, 4))).data)
+    'memory'
+    >>> source_of(from_array(np.zeros((2, 3, 4))).data + 1) is None
+    True
+    """
+    src = _SOURCES.get(getattr(data, "name", None))
+    if src is None or (src != "memory" and tuple(src.shape) != tuple(data.shape)):
+        return None
+    return src
 
 
 class Backend:
@@ -135,7 +165,7 @@ def from_backend(backend: Backend, meta=None, chunks=None, name: str | None = No
         asarray=False,
         lock=False,
     )
-    return _wrap(data, meta, name=name)
+    return _wrap(_remember(data, backend), meta, name=name)
 
 
 def from_array(data, meta: Mapping[str, Any] | None = None, chunks=None) -> xr.DataArray:
@@ -160,7 +190,7 @@ def from_array(data, meta: Mapping[str, Any] | None = None, chunks=None) -> xr.D
         if chunks is not None:
             data = data.rechunk(_frame_chunks(data.shape, data.dtype, chunks))
     else:
-        data = da.from_array(data, chunks=_frame_chunks(data.shape, data.dtype, chunks))
+        data = _remember(da.from_array(data, chunks=_frame_chunks(data.shape, data.dtype, chunks)), "memory")
     return _wrap(data, meta)
 
 
@@ -177,7 +207,7 @@ def as_series(obj, nframes: int = 0) -> xr.DataArray:
         if obj.dims != DIMS:
             obj = obj.rename(dict(zip(obj.dims, DIMS)))
         if not isinstance(obj.data, da.Array):
-            obj = obj.copy(data=da.from_array(obj.data, chunks=auto_chunks(obj.shape, obj.dtype)))
+            obj = obj.copy(data=_remember(da.from_array(obj.data, chunks=auto_chunks(obj.shape, obj.dtype)), "memory"))
         series = obj
     else:
         series = from_array(obj)

@@ -18,19 +18,20 @@ from __future__ import annotations
 import builtins
 import os
 from collections.abc import Sequence
+from functools import partial
 
-import dask._task_spec as ts
+import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
 from dask.base import tokenize
-from dask.core import flatten
-from dask.highlevelgraph import HighLevelGraph
 
+from ..core.backend import meta_like
 from ..core.config import memory_budget
 from ..core.errors import ParameterError
 from . import kernels
-from .series import as_series
+from .bands import _workers, band_graph, band_rows, choose_plan
+from .series import Backend, as_series, source_of
 
 __all__ = [
     "max", "min", "sum", "mean", "average", "std", "percentile", "median",
@@ -40,6 +41,7 @@ __all__ = [
 
 STATS = ("max", "min", "sum", "mean", "std", "median", "percentile",
          "nanmax", "nanmin", "nansum", "nanmean", "nanstd", "nanmedian", "nanpercentile")
+
 
 
 def _image(series: xr.DataArray, data: da.Array, name: str, **attrs) -> xr.DataArray:
@@ -61,13 +63,6 @@ def split_every(data: da.Array, itemsize: int = 8, budget: int | None = None) ->
     return int(builtins.min(32, builtins.max(2, budget // (2 * (workers + 1) * block))))
 
 
-def _workers() -> int:
-    """Threads (or processes) that run blocks at once: dask's ``num_workers`` or the CPU count."""
-    import dask
-
-    return int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
-
-
 def fold_groups(nblocks: int, nspatial: int, workers: int | None = None) -> int:
     """Independent frame-block chains per spatial block: enough to keep every worker busy.
 
@@ -78,89 +73,101 @@ def fold_groups(nblocks: int, nspatial: int, workers: int | None = None) -> int:
     return int(builtins.max(1, builtins.min(nblocks, -(-workers // builtins.max(1, nspatial)))))
 
 
-def _inlined_blocks(data: da.Array) -> tuple[dict, dict]:
-    """The (optimised) task graph of ``data`` with each block's private subtree inlined.
-
-    Returns ``(graph, nodes)``: ``nodes[block_key]`` is a task that computes the block
-    inside the task that uses it (reads included); ``graph`` holds what stays shared
-    (data nodes such as a file reader or an in-memory array, tasks used by several
-    blocks). A consumer that embeds its block's node reads the block only when it
-    runs, so the scheduler cannot read blocks ahead of the fold and hold them.
-    """
-    keys = list(flatten(data.__dask_keys__()))
-    dsk = data.__dask_optimize__(data.__dask_graph__(), keys)
-    dsk = ts.convert_legacy_graph(dict(dsk))
-    dependents: dict = {k: 0 for k in dsk}
-    for node in dsk.values():
-        for d in node.dependencies:
-            if d in dependents:
-                dependents[d] += 1
-    keyset = set(keys)
-    inlined: set = set()
-
-    def inline(node):
-        subs = {}
-        for d in node.dependencies:
-            dep = dsk.get(d)
-            if dep is None or isinstance(dep, ts.DataNode) or dependents[d] != 1 or d in keyset:
-                continue
-            subs[d] = inline(dep)
-            inlined.add(d)
-        return node.substitute(subs) if subs else node
-
-    nodes = {}
-    for k in keys:
-        node = dsk[k]
-        if isinstance(node, ts.DataNode):
-            nodes[k] = ts.TaskRef(k)
-            continue
-        nodes[k] = inline(node)
-        inlined.add(k)
-    graph = {k: v for k, v in dsk.items() if k not in inlined}
-    return graph, nodes
+def _reader(series, nframes) -> tuple[xr.DataArray, Backend | None]:
+    """The series (first ``nframes``) and its reader if it is a reader's array with nothing applied."""
+    full = as_series(series)
+    s = as_series(full, nframes)
+    src = source_of(full.data)
+    return s, src if isinstance(src, Backend) else None
 
 
-def _fold(data: da.Array, kind: str, dtype, divide: int = 0) -> da.Array:
-    """Reduce over frames with a memory-bounded fold graph (see :func:`kernels.fold_step`).
+def _fold(data: da.Array, kind: str, dtype, divide: int = 0, backend: Backend | None = None) -> da.Array:
+    """Reduce over frames with a memory-bounded fold (see :func:`kernels.fold_step`).
 
-    For every (y, x) block the frame blocks are split into a few consecutive groups
-    (enough chains to keep all workers busy, see :func:`fold_groups`); each group is a
-    chain of tasks that reads one block (the read is inlined in the task) and folds
-    it into a running image in place; a last task combines the groups' images,
-    divides and casts. Memory is, per worker, one input block and one image in the
-    accumulator dtype, whatever the number of frames.
+    From a reader (``backend``): for every (y, x) block the frame blocks are split
+    into a few consecutive groups (enough to keep all workers busy, see
+    :func:`fold_groups`); each group is one task that reads its frame blocks one by
+    one *itself* and folds each into a running image in place, so nothing can be
+    read ahead; a last task per block combines the groups, divides and casts.
+    Memory is, per worker, one input block and one image in the accumulator dtype,
+    whatever the number of frames.
+
+    Any other dask array: a tree reduction whose leaves (fused by dask with the
+    input's own blockwise tasks) reduce a block to an image at once; the fan-in
+    follows the budget (:func:`split_every`).
     """
     dtype = np.dtype(dtype)
     acc = kernels.sum_dtype(data.dtype, data.shape[0]).str if kind in ("sum", "nansum") else None
-    name = f"fold-{kind}-" + tokenize(data, kind, dtype.str, divide)
+    if backend is not None:
+        return _fold_backend(data, kind, dtype, divide, acc, backend)
+    meta = meta_like(data, ndim=2, dtype=dtype)
+    return da.reduction(
+        data, partial(_fold_chunk, kind=kind, acc=acc),
+        partial(_fold_aggregate, kind=kind, divide=divide, out_dtype=dtype.str),
+        combine=partial(_fold_combine, kind=kind), axis=0, dtype=dtype, concatenate=False, meta=meta,
+        split_every=split_every(data, np.dtype(acc or data.dtype).itemsize),
+        name=f"fold-{kind}-" + tokenize(data.name, kind, dtype.str, divide),
+    )
+
+
+def _flat(parts) -> list:
+    if isinstance(parts, list | tuple):
+        return [p for item in parts for p in _flat(item)]
+    return [parts]
+
+
+def _fold_chunk(block, axis=None, keepdims=True, kind="max", acc=None, **_):
+    return kernels.fold_step(kind, None, block, acc)[None]
+
+
+def _fold_combine(parts, axis=None, keepdims=True, kind="max", **_):
+    return kernels.fold_finish(kind, *[p[0] for p in _flat(parts)])[None]
+
+
+def _fold_aggregate(parts, axis=None, keepdims=False, kind="max", divide=0, out_dtype=None, **_):
+    out = kernels.fold_finish(kind, *[p[0] for p in _flat(parts)], divide=divide, dtype=np.dtype(out_dtype))
+    return out[None] if keepdims else out
+
+
+def _fold_backend(data, kind, dtype, divide, acc, backend) -> da.Array:
     nfb, nyb, nxb = (len(c) for c in data.chunks)
-    groups = fold_groups(nfb, nyb * nxb)
-    bounds = np.linspace(0, nfb, groups + 1).round().astype(int)
-    layer, nodes = _inlined_blocks(data)
-    for j in range(nyb):
-        for k in range(nxb):
-            lasts = []
-            for g in range(groups):
-                prev = None
-                for i in range(bounds[g], bounds[g + 1]):
-                    key = (name + "-step", i, j, k)
-                    ref = ts.TaskRef(prev) if prev is not None else None
-                    layer[key] = ts.Task(key, kernels.fold_step, kind, ref, nodes[(data.name, i, j, k)], acc)
-                    prev = key
-                lasts.append(ts.TaskRef(prev))
-            key = (name, j, k)
-            layer[key] = ts.Task(key, _fold_finish, kind, divide, dtype.str, *lasts)
-    graph = HighLevelGraph.from_collections(name, layer, dependencies=())
-    return da.Array(graph, name, chunks=data.chunks[1:], dtype=dtype, meta=np.empty((0, 0), dtype))
+    groups = 1 if kind == "legacy" else fold_groups(nfb, nyb * nxb)
+    cuts = np.linspace(0, nfb, groups + 1).round().astype(int)
+    fstops = np.cumsum((0,) + data.chunks[0])
+    bounds = tuple(tuple(int(f) for f in fstops[cuts[g] : cuts[g + 1] + 1]) for g in range(groups))
+    token = tokenize(backend.token(), data.shape, data.chunks, kind, acc, dtype.str, divide, groups)
+    part_dtype = np.dtype(acc or (np.float32 if kind == "legacy" else data.dtype))
+    parts = da.map_blocks(_fold_group, chunks=((1,) * groups,) + data.chunks[1:], dtype=part_dtype,
+                          meta=meta_like(data, ndim=3, dtype=part_dtype), name=f"fold-{kind}-{token}",
+                          backend=backend, kind=kind, acc=acc, bounds=bounds)
+    if kind == "legacy":
+        return parts[0]
+    return da.blockwise(_fold_finish, "yx", parts, "gyx", dtype=dtype, meta=meta_like(data, ndim=2, dtype=dtype),
+                        name=f"fold-{kind}-finish-{token}", kind=kind, divide=divide, out_dtype=dtype.str)
 
 
-def _fold_finish(kind, divide, dtype, *partials):
-    return kernels.fold_finish(kind, *partials, divide=divide, dtype=np.dtype(dtype))
+def _fold_group(backend, kind, acc, bounds, block_info=None):
+    """Fold frame blocks ``bounds[g]`` of one (y, x) block, each read here, one at a time."""
+    (g, _), (y0, y1), (x0, x1) = block_info[None]["array-location"]
+    stops = bounds[g]
+    out = None
+    for f0, f1 in zip(stops[:-1], stops[1:]):
+        block = backend[f0:f1, y0:y1, x0:x1]
+        if kind == "legacy":
+            out = kernels.fold_sum_float32(out, block)
+        else:
+            out = kernels.fold_step(kind, out, block, acc)
+        del block
+    return out[None]
+
+
+def _fold_finish(parts, kind, divide, out_dtype):
+    return kernels.fold_finish(kind, *[p[0] for p in _flat(parts)], divide=divide, dtype=np.dtype(out_dtype))
 
 
 def _reduce(series, nframes, name, kind, dtype=None) -> xr.DataArray:
-    s = as_series(series, nframes)
-    return _image(s, _fold(s.data, kind, dtype or s.dtype), name)
+    s, backend = _reader(series, nframes)
+    return _image(s, _fold(s.data, kind, dtype or s.dtype, backend=backend), name)
 
 
 def max(series, nframes: int = 0) -> xr.DataArray:  # noqa: A001
@@ -201,22 +208,32 @@ def nansum(series, nframes: int = 0) -> xr.DataArray:
     return _reduce(series, nframes, "nansum", "nansum", np.float64)
 
 
-def _legacy_fold(data: da.Array, init: np.ndarray | None = None) -> da.Array:
-    """Sequential float32 sum of frames from ``init`` (legacy rounding): a task chain per (y, x) block."""
-    name = "legacy-f32-fold-" + tokenize(data, init)
-    layer: dict = {}
+def _legacy_fold(data: da.Array, init: np.ndarray | None = None, backend: Backend | None = None) -> da.Array:
+    """Sequential float32 sum of frames from ``init`` (legacy rounding), per (y, x) block.
+
+    From a reader: one task per block reads and adds its frame blocks in order.
+    Otherwise: a chain of delayed steps per block (``fold_sum_float32``), each
+    adding the next frame block.
+    """
+    if backend is not None and init is None:
+        return _fold_backend(data, "legacy", np.dtype(np.float32), 0, None, backend)
+    name = "legacy-f32-fold-" + tokenize(data.name, init)
+    blocks = data.to_delayed()
     ys = np.cumsum((0,) + data.chunks[1])
     xs = np.cumsum((0,) + data.chunks[2])
+    meta = meta_like(data, ndim=2, dtype=np.float32)
+    rows = []
     for j in range(len(data.chunks[1])):
+        row = []
         for k in range(len(data.chunks[2])):
             prev = None if init is None else init[ys[j] : ys[j + 1], xs[k] : xs[k + 1]]
             for i in range(len(data.chunks[0])):
-                key = (name + "-step", i, j, k)
-                layer[key] = (kernels.fold_sum_float32, prev, (data.name, i, j, k))
-                prev = key
-            layer[(name, j, k)] = prev
-    graph = HighLevelGraph.from_collections(name, layer, dependencies=[data])
-    return da.Array(graph, name, chunks=data.chunks[1:], dtype=np.float32, meta=np.empty((0, 0), np.float32))
+                prev = dask.delayed(kernels.fold_sum_float32, pure=True)(
+                    prev, blocks[i, j, k], dask_key_name=(name + "-step", i, j, k))
+            row.append(da.from_delayed(prev, shape=(int(ys[j + 1] - ys[j]), int(xs[k + 1] - xs[k])),
+                                       dtype=np.float32, meta=meta))
+        rows.append(row)
+    return da.block(rows)
 
 
 def mean(series, nframes: int = 0, legacy: bool = False, dtype=np.float32) -> xr.DataArray:
@@ -228,12 +245,12 @@ def mean(series, nframes: int = 0, legacy: bool = False, dtype=np.float32) -> xr
     >>> float(mean(np.arange(10.0).reshape(10, 1, 1)).values[0, 0])
     4.5
     """
-    s = as_series(series, nframes)
+    s, backend = _reader(series, nframes)
     nf = s.shape[0]
     if legacy:
-        data = (_legacy_fold(s.data) / nf).astype(np.float32)
+        data = (_legacy_fold(s.data, backend=backend) / nf).astype(np.float32)
     else:
-        data = _fold(s.data, "sum", dtype, divide=nf)
+        data = _fold(s.data, "sum", dtype, divide=nf, backend=backend)
     return _image(s, data, "mean", legacy=int(bool(legacy)))
 
 
@@ -270,163 +287,92 @@ def _check_q(q) -> tuple[np.ndarray, bool]:
     return arr, arr.ndim == 0
 
 
-BAND_COPIES = 3
-
-
-def band_rows(nframes: int, nrows: int, ncols: int, itemsize: int, budget: int | None = None,
-              workers: int | None = None) -> int:
-    """Rows per band so that all bands being processed at once fit the memory budget.
-
-    A band task holds its input pieces, one contiguous copy and the partition's
-    working memory (measured: about 2.3 x band bytes, counted as 3 x);
-    ``workers + 1`` bands may be in flight.
-
-    >>> band_rows(200, 2048, 2048, 2, budget=512 * 2**20, workers=2)
-    72
-    """
-    budget = memory_budget() if budget is None else int(budget)
-    workers = workers or _workers()
-    per_row = builtins.max(1, nframes * ncols * itemsize)
-    rows = budget // (BAND_COPIES * (workers + 1) * per_row)
-    return int(builtins.min(nrows, builtins.max(1, rows)))
-
-
-def _align_rows(rows: int, ychunks: tuple[int, ...]) -> int:
-    """Align band height to the input's row chunks so each chunk is split evenly.
-
-    >>> _align_rows(42, (128, 128)), _align_rows(300, (128, 128, 44))
-    (32, 256)
-    """
-    c = ychunks[0]
-    if len(ychunks) < 2 or rows == c:
-        return rows
-    if rows > c:
-        return rows // c * c
-    return c // -(-c // rows)
-
-
-def _private_copy(arr: da.Array, token: str) -> da.Array:
-    """A copy of ``arr``'s graph with renamed task keys, so no task is shared with other bands.
-
-    Shared source reads would let one band's reads hold pieces of every band in
-    memory; private copies read (and, for sliceable sources, fuse to) only the band.
-    Constants (data nodes such as a reader or a dark image) stay shared.
-    """
-    keys = list(flatten(arr.__dask_keys__()))
-    dsk = ts.convert_legacy_graph(dict(arr.__dask_graph__().cull(set(keys))))
-    rename = {
-        k: ((f"{k[0]}-{token}",) + tuple(k[1:]) if isinstance(k, tuple) else f"{k}-{token}")
-        for k, node in dsk.items()
-        if not isinstance(node, ts.DataNode)
-    }
-    if not all(k in rename for k in keys):
-        return arr  # in-memory blocks: nothing is read, nothing to keep private
-    layer = {rename.get(k, k): node.substitute(rename, key=rename.get(k, k)) for k, node in dsk.items()}
-    name = f"{arr.name}-{token}"
-    graph = HighLevelGraph.from_collections(name, layer, dependencies=())
-    return da.Array(graph, name, chunks=arr.chunks, meta=arr._meta)
-
-
-def _band_graph(data: da.Array, qs: np.ndarray, scalar: bool, nan: bool, method: str,
-                rows: int, dtype, source: da.Array | None = None) -> da.Array:
-    """One task per row band, reading every frame block of that band itself.
-
-    Each band reads through a private copy of the input graph (only its rows), and
-    those reads are inlined in the band task, so a band's input exists only while
-    its task runs: memory is bounded by the bands in flight, not by read-ahead.
-    """
-    nf, ny, nx = data.shape
-    starts = list(range(0, ny, rows))
-    sizes = tuple(builtins.min(rows, ny - r0) for r0 in starts)
-    q = float(qs) if scalar else qs
-    name = "band-percentile-" + tokenize(data, qs.tolist(), nan, method, rows, np.dtype(dtype).str)
-    layer: dict = {}
-    # ``source``: the reader's array that ``data`` is the first frames of (``nframes``)
-    backend_key = _plain_backend(source if source is not None else data, nf)
-    for b, r0 in enumerate(starts):
-        key = (name, b, 0) if scalar else (name, 0, b, 0)
-        if backend_key is not None:
-            # a file reader straight from the source: one read of the band's rows, all frames
-            read = ts.Task(None, _read_band, ts.TaskRef(backend_key), r0, r0 + sizes[b], nf)
-            layer[key] = ts.Task(key, _band_task, q, nan, method, np.dtype(dtype).str, read)
-            continue
-        band = data[:, r0 : r0 + sizes[b], :]
-        if len(band.chunks[1]) > 1 or len(band.chunks[2]) > 1:
-            band = band.rechunk({1: -1, 2: -1})
-        band = _private_copy(band, f"b{b}-{tokenize(name)}")
-        graph, nodes = _inlined_blocks(band)
-        layer.update(graph)
-        pieces = [nodes[(band.name, i, 0, 0)] for i in range(len(band.chunks[0]))]
-        layer[key] = ts.Task(key, _band_task, q, nan, method, np.dtype(dtype).str, *pieces)
-    if backend_key is not None:
-        src = source if source is not None else data
-        layer[backend_key] = ts.convert_legacy_graph(dict(src.__dask_graph__()))[backend_key]
-    graph = HighLevelGraph.from_collections(name, layer, dependencies=())
-    chunks = (sizes, (nx,)) if scalar else ((len(qs),), sizes, (nx,))
-    return da.Array(graph, name, chunks=chunks, dtype=dtype, meta=np.empty((0,) * len(chunks), dtype))
-
-
-def _plain_backend(data: da.Array, nframes: int | None = None):
-    """Key of the :class:`Backend` data node if ``data`` is exactly a reader's array, else ``None``.
-
-    With ``nframes``, the reader must have at least that many frames of the same shape.
-    """
-    from .series import Backend
-
-    graph = data.__dask_graph__()
-    if len(graph.layers) > 2 or not all(str(n).endswith(data.name) for n in graph.layers):
-        return None  # a reader's array: its own layer plus the "original-" data node, nothing applied
-    dsk = dict(graph)
-    found = [k for k, v in dsk.items() if isinstance(getattr(v, "value", v), Backend)]
-    if len(found) != 1:
-        return None
-    backend = getattr(dsk[found[0]], "value", dsk[found[0]])
-    if tuple(backend.shape) != tuple(data.shape) or (nframes is not None and nframes > backend.shape[0]):
-        return None
-    return found[0]
-
-
-def _read_band(backend, r0: int, r1: int, nframes: int) -> np.ndarray:
-    return backend[:nframes, r0:r1, :]
-
-
-def _band_task(q, nan, method, dtype, *pieces):
-    return kernels.band_percentile(q, *pieces, nan=nan, method=method, dtype=np.dtype(dtype))
-
-
 def percentile(series, q, nframes: int = 0, *, method: str = "linear", band_bytes: int | None = None,
-               dtype=np.float32, _nan: bool = False) -> xr.DataArray:
+               dtype=np.float32, plan: str | None = None, _nan: bool = False) -> xr.DataArray:
     """Exact percentile(s) over frames, bit-identical to ``np.percentile(axis=0)`` cast to ``dtype``.
 
-    Computed in bands of rows holding all frames (band height from the memory
-    budget, or ``band_bytes`` per band); a list ``q`` gives dims ``(quantile, y, x)``.
-    Each band reads its rows through a private copy of the input graph, so it can
-    be computed together with other stats without holding the series in memory.
+    Computed in bands of pixels holding all frames (band height from the memory
+    budget, or ``band_bytes`` of input per band). How the bands get their data is
+    chosen from the storage layout and the budget (see :mod:`lazyastro.frames.bands`):
+    rows read straight from the file when that decodes nothing twice, otherwise a
+    first pass that reads each storage chunk once into band-shaped temporary tiles.
+    Memory stays within the budget whatever the chunking, also when computed
+    together with other stats.
 
+    Parameters
+    ----------
+    series : DataArray or array
+        Image series ``(frame, y, x)``.
+    q : float or sequence of float
+        Percentile(s) in ``[0, 100]``; a sequence gives dims ``(quantile, y, x)``.
+    nframes : int
+        Use the first ``nframes`` frames (0: all).
+    method : str
+        NumPy's percentile method (default ``linear``).
+    band_bytes : int, optional
+        Bytes of input per band instead of the memory budget.
+    dtype : dtype
+        Result dtype (float32).
+    plan : {None, "direct", "rechunk", "spill"}
+        Force a band plan (default: chosen).
+
+    Returns
+    -------
+    DataArray
+        Lazy image(s), attrs ``q``, ``band_rows`` and ``band_plan``.
+
+    Raises
+    ------
+    ParameterError
+        If ``q`` is outside ``[0, 100]`` or the plan is not possible.
+
+    Examples
+    --------
     >>> float(percentile(np.arange(10.0).reshape(10, 1, 1), 50).values[0, 0])
     4.5
     """
     qs, scalar = _check_q(q)
-    s = as_series(series, nframes)
-    nf, ny, nx = s.shape
-    if band_bytes is not None:
-        rows = band_rows(nf, ny, nx, s.dtype.itemsize, budget=BAND_COPIES * 2 * int(band_bytes), workers=1)
-    else:
-        # the bands share the budget with the result image (and its assembled copy)
-        out_bytes = 2 * ny * nx * np.dtype(dtype).itemsize * qs.size
-        rows = band_rows(nf, ny, nx, s.dtype.itemsize, budget=builtins.max(1, memory_budget() - out_bytes))
-    rows = _align_rows(rows, s.data.chunks[1])
-    full = as_series(series)
-    data = _band_graph(s.data, qs, scalar, _nan, method, rows, dtype, source=full.data)
+    s, backend = _reader(series, nframes)
+    src = backend if backend is not None else source_of(as_series(series).data)
+    bp = choose_plan(s.data, nq=qs.size, out_itemsize=np.dtype(dtype).itemsize, source=src,
+                     band_bytes=band_bytes, plan=plan)
+    data = band_graph(s.data, bp, qs, nan=_nan, method=method, dtype=dtype)
+    if scalar:
+        data = data[0]
     name = ("nan" if _nan else "") + "percentile"
-    out = _image(s, data, name, q=qs.tolist(), band_rows=rows)
+    out = _image(s, data, name, q=qs.tolist(), band_rows=bp.rows, band_plan=bp.kind)
     if not scalar:
         out = out.assign_coords(quantile=qs)
     return out
 
 
 def median(series, nframes: int = 0, **kw) -> xr.DataArray:
-    """Exact median over frames (``percentile(series, 50)``), float32."""
+    """Exact median over frames: ``percentile(series, 50)``, float32.
+
+    For float input the result equals ``np.percentile(a, 50, axis=0)`` (NumPy's
+    linear interpolation of the two middle values), which can differ from
+    ``np.median`` by one ulp (``np.median`` averages them as ``(a + b) / 2``);
+    for integer input both agree exactly after the cast to float32.
+
+    Parameters
+    ----------
+    series : DataArray or array
+        Image series ``(frame, y, x)``.
+    nframes : int
+        Use the first ``nframes`` frames (0: all).
+    **kw
+        Options of :func:`percentile` (``band_bytes``, ``dtype``, ``plan``, ``method``).
+
+    Returns
+    -------
+    DataArray
+        Lazy ``(y, x)`` image.
+
+    Examples
+    --------
+    >>> float(median(np.arange(10.0).reshape(10, 1, 1)).values[0, 0])
+    4.5
+    """
     out = percentile(series, 50, nframes, **kw)
     out.name = out.attrs["stat"] = "median"
     return out

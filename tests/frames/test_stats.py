@@ -96,15 +96,59 @@ def test_band_reads_do_not_share_source_reads():
     np.testing.assert_array_equal(got, np.median(np.arange(6 * 8 * 4).reshape(6, 8, 4), 0))
     # the first frames (nframes) come straight from the reader too
     med5 = lf.median(s, nframes=5, band_bytes=2 * 5 * 4 * 2)
-    assert lf.stats._plain_backend(s.data, 5) is not None
+    assert med5.attrs["band_plan"] == "direct"
     (got,) = compute(med5.data, scheduler="sync", progress=False)
     np.testing.assert_array_equal(got, np.median(np.arange(6 * 8 * 4).reshape(6, 8, 4)[:5], 0))
-    # a derived series: each band reads every frame block through a private graph
+    # a derived series: every frame block is read once, whatever the band count
     reads.clear()
     t = s.isel(frame=slice(1, 6))
     compute(lf.median(t, band_bytes=2 * 5 * 4 * 2).data, lf.max(t).data, scheduler="sync", progress=False)
-    assert len(reads) == 4 * 2 + 2
+    assert len(reads) == 2
+    # the spill plan reads every block once too, then works from band-shaped tiles
+    reads.clear()
+    med = lf.median(s, band_bytes=2 * 6 * 4 * 2, plan="spill")
+    assert med.attrs["band_plan"] == "spill"
+    (got,) = compute(med.data, scheduler="sync", progress=False)
+    np.testing.assert_array_equal(got, np.median(np.arange(6 * 8 * 4).reshape(6, 8, 4), 0))
+    assert sorted(r[:2] for r in reads) == [(0, 3), (3, 6)]
 
+
+@pytest.mark.parametrize("plan", ["direct", "rechunk", "spill"])
+@pytest.mark.parametrize("chunks", [(1, 13, 7), (4, 5, 3)])
+def test_every_band_plan_matches_numpy(tmp_path, int_series, float_series, plan, chunks):
+    for a in (int_series, float_series):
+        path = tmp_path / f"s-{a.dtype}.zarr"
+        if not path.exists():
+            lf.write(a, path, chunks=tuple(min(c, n) for c, n in zip(chunks, a.shape)))
+        s = lf.open(path)
+        for q in (50, [0, 12.5, 99.5, 100]):
+            out = lf.percentile(s, q, band_bytes=2 * a.shape[0] * a.shape[2] * a.itemsize, plan=plan)
+            assert out.attrs["band_plan"] == plan
+            np.testing.assert_array_equal(out.values, np.percentile(a, q, axis=0).astype(np.float32))
+        med = lf.nanmedian(lf.dark(s, np.zeros(a.shape[1:], a.dtype)), plan=None if plan == "direct" else plan)
+        np.testing.assert_array_equal(med.values, np.nanmedian(a, 0).astype(np.float32))
+    assert not list(tmp_path.glob("lazyastro-spill-*"))
+
+
+def test_spill_plan_frees_its_tiles_and_checks_space(tmp_path, int_series, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    s = lf.open(int_series, chunks=(2, 13, 7))
+    with set_options(memory_budget=2000):  # a computed series larger than the budget spills
+        med = lf.median(s.data + 0)
+    assert med.attrs["band_plan"] == "spill"
+    np.testing.assert_array_equal(med.values, np.median(int_series, 0).astype(np.float32))
+    assert list(tmp_path.iterdir()) == []
+    import shutil
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10, 10, 0))
+    with pytest.raises(ParameterError, match="TMPDIR"):
+        lf.median(s.data + 0, band_bytes=200, plan="spill")
+    with pytest.raises(ParameterError, match="band plan"):
+        lf.median(s, plan="bogus")
+    with pytest.raises(ParameterError, match="straight from a reader"):
+        lf.median(s.data + 0, plan="direct")
 
 
 def test_legacy_mean_matches_sequential_float32():
