@@ -4,11 +4,12 @@ import dask.array as da
 import pytest
 
 import lazyastro
-from lazyastro.core.atomic import DoneRecord, atomic_output, partial_path
+from lazyastro.core.atomic import atomic_output, partial_path
 from lazyastro.core.chunking import auto_chunks, normalize_chunks
 from lazyastro.core.config import get_option, memory_budget, parse_bytes, set_options
 from lazyastro.core.errors import LazyAstroError, OutputExistsError, ParameterError
 from lazyastro.core.execution import resolve_scheduler
+from lazyastro.core.stream import RegionRecord
 
 
 def test_parse_bytes():
@@ -80,13 +81,13 @@ def test_atomic_output_removes_temporary_on_error(tmp_path):
 
 
 def test_done_record_resume_and_mismatch(tmp_path):
-    rec = DoneRecord(tmp_path / "rec")
+    rec = RegionRecord(tmp_path / "rec")
     assert rec.open({"a": 1}) is False
     rec.mark_done("0_1")
-    assert DoneRecord(tmp_path / "rec").open({"a": 1}) is True
+    assert RegionRecord(tmp_path / "rec").open({"a": 1}) is True
     assert rec.is_done("0_1") and rec.done_keys() == {"0_1"}
     # A different fingerprint discards the old record.
-    assert DoneRecord(tmp_path / "rec").open({"a": 2}) is False
+    assert RegionRecord(tmp_path / "rec").open({"a": 2}) is False
     assert rec.done_keys() == set()
 
 

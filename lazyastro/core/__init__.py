@@ -1,4 +1,4 @@
-"""Shared machinery: errors, options, chunk sizing, execution, atomic outputs."""
+"""Shared machinery: errors, options, chunk sizing, execution, the streaming writer engine, seeded RNG."""
 
 from .config import memory_budget, parse_bytes, set_options
 from .errors import (
@@ -12,7 +12,8 @@ from .errors import (
 )
 
 # Heavier parts (numpy, dask) load on first use, so ``import lazyastro`` stays light.
-_LAZY = {"DoneRecord": "atomic", "atomic_output": "atomic", "auto_chunks": "chunking",
+_LAZY = {"RegionRecord": "stream", "store": "stream", "StreamTarget": "stream",
+         "atomic_output": "atomic", "auto_chunks": "chunking", "block_rng": "random",
          "cluster": "execution", "compute": "execution"}
 
 
@@ -24,7 +25,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
-    "DoneRecord", "atomic_output", "auto_chunks", "memory_budget", "parse_bytes", "set_options",
+    "RegionRecord", "store", "StreamTarget", "block_rng", "atomic_output", "auto_chunks", "memory_budget", "parse_bytes", "set_options",
     "FormatError", "IncompleteOutputError", "InputNotFoundError", "LazyAstroError",
     "OutputExistsError", "ParameterError", "UnsupportedDtypeError", "cluster", "compute",
 ]

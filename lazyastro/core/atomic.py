@@ -2,14 +2,14 @@
 
 Writers never leave a file that looks complete before it is: they write to a
 temporary sibling (``<name>.partial``) and rename it into place at the end. Long
-jobs record finished pieces in a :class:`DoneRecord` next to the temporary
-output, so a rerun after an interruption (even ``kill -9``) skips them.
+jobs record finished pieces in a :class:`lazyastro.core.stream.RegionRecord`
+next to the temporary output, so a rerun after an interruption (even
+``kill -9``) skips them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .errors import OutputExistsError
 
-__all__ = ["partial_path", "check_output", "remove_path", "atomic_output", "finalize", "DoneRecord"]
+__all__ = ["partial_path", "check_output", "remove_path", "atomic_output", "finalize"]
 
 PARTIAL_SUFFIX = ".partial"
 
@@ -71,48 +71,3 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
         remove_path(tmp)
         raise
     finalize(tmp, target)
-
-
-class DoneRecord:
-    """A directory of empty marker files, one per finished piece of work.
-
-    Markers are created atomically after the piece is durably written, so a
-    marker's presence means the piece is complete. A ``meta.json`` fingerprint
-    guards against resuming with different parameters.
-    """
-
-    def __init__(self, directory: str | os.PathLike):
-        self.dir = Path(directory)
-
-    def open(self, fingerprint: dict) -> bool:
-        """Create the record or check it matches ``fingerprint``; return True if resuming."""
-        meta = self.dir / "meta.json"
-        if meta.exists():
-            try:
-                old = json.loads(meta.read_text())
-            except (OSError, ValueError):
-                old = None
-            if old == json.loads(json.dumps(fingerprint)):
-                return True
-            shutil.rmtree(self.dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = meta.with_suffix(".tmp")
-        tmp.write_text(json.dumps(fingerprint, sort_keys=True))
-        os.replace(tmp, meta)
-        return False
-
-    def is_done(self, key: str) -> bool:
-        return (self.dir / f"{key}.done").exists()
-
-    def mark_done(self, key: str) -> None:
-        tmp = self.dir / f"{key}.tmp{os.getpid()}"
-        tmp.write_bytes(b"")
-        os.replace(tmp, self.dir / f"{key}.done")
-
-    def done_keys(self) -> set[str]:
-        if not self.dir.exists():
-            return set()
-        return {p.name[:-5] for p in self.dir.glob("*.done")}
-
-    def remove(self) -> None:
-        remove_path(self.dir)
