@@ -90,10 +90,19 @@ def default_dims(ndim: int) -> tuple[str, ...]:
 
 
 def _wrap_memory(array: np.ndarray, chunks) -> Any:
-    """A dask array over an in-memory array: no copy, no hashing of the data (random name)."""
+    """A dask array over an in-memory array: no copy, no hashing of the data (random name).
+
+    ``da.from_array`` copies array-likes that have a ``copy`` method (a full copy of
+    the input before anything is written), so the graph is built here: one
+    literal per block, each a *view* of ``array`` (a process or cluster scheduler
+    pickles only its own block).
+    """
     import dask.array as da
 
-    return da.from_array(array, chunks=chunks, name=False, asarray=False, lock=False)
+    chunks = da.core.normalize_chunks(chunks, array.shape, dtype=array.dtype)
+    name = f"memory-{uuid.uuid4().hex}"
+    graph = {(name, *idx): array[region] for idx, region in regions(chunks)}
+    return da.Array(graph, name, chunks, meta=array[(slice(0, 0),) * array.ndim])
 
 
 def as_variables(source: Any, chunks=None) -> list[Variable]:
@@ -198,6 +207,17 @@ class RegionRecord:
         tmp = self.dir / f"meta.json.{uuid.uuid4().hex}.tmp"
         tmp.write_text(json.dumps(fingerprint, sort_keys=True))
         os.replace(tmp, self.meta)
+
+    def open(self, fingerprint: dict) -> bool:
+        """Resume the record if it matches ``fingerprint`` (True), else start it anew (False).
+
+        For jobs that simply redo everything when their parameters changed (batch
+        caches, tables); writers refuse a mismatch instead (see :func:`store`).
+        """
+        if self.exists() and self.matches(fingerprint):
+            return True
+        self.start(fingerprint)
+        return False
 
     def is_done(self, key: str) -> bool:
         return (self.dir / f"{key}.done").exists()
