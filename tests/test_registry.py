@@ -444,6 +444,28 @@ def test_subcommand_parsers_with_format_options_are_light():
     assert not loaded["dask"] and not loaded["xarray"] and not loaded["h5py"], loaded
 
 
+def test_info_reads_headers_only_for_npy_and_tiff(files):
+    for name in ("npy", "tiff"):
+        loaded = _modules_after(f"""
+            import contextlib, io
+            from lazyastro.cli.main import main
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                assert main(["info", {str(files[name])!r}, "--chunks", "2,-1,-1"]) == 0
+            assert "(3 blocks)" in out.getvalue(), out.getvalue()
+        """)
+        assert not any(loaded[m] for m in HEAVY), (name, loaded)
+        assert not loaded["xarray"], (name, loaded)
+
+
+def test_describe_matches_open(files):
+    for name in ("fits", "npy", "tiff", "zarr", "hexrd-hdf5"):
+        summary = registry.describe(files[name])
+        arr = lazyastro.open(files[name])
+        assert summary.dims == arr.dims and summary.shape == arr.shape and summary.dtype == arr.dtype
+        assert summary.chunks == arr.data.chunksize and summary.nblocks == arr.data.npartitions
+
+
 def test_info_does_not_import_distributed_or_matplotlib(files):
     loaded = _modules_after(f"""
         import contextlib, io

@@ -166,9 +166,12 @@ def open_input(args: argparse.Namespace, path: str, *, kinds: tuple[str, ...] | 
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    fmt, arr = open_input(args, args.path)
+    given = format_options(args, None, "open")
+    fmt = registry.resolve(args.path, args.input_format, options=given, option="--format").name
+    fmt_obj = registry.get_format(fmt)
+    arr = registry.describe(args.path, format=fmt, **format_options(args, fmt_obj, "open"))
     nbytes = math.prod(arr.shape) * arr.dtype.itemsize
-    chunks = getattr(arr.data, "chunksize", None)
+    chunks = arr.chunks
     print(f"path    : {args.path}")
     print(f"format  : {fmt}")
     print(f"dims    : {', '.join(f'{d}={n}' for d, n in zip(arr.dims, arr.shape))}")
@@ -176,7 +179,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"dtype   : {arr.dtype}")
     print(f"size    : {format_bytes(nbytes)}")
     if chunks is not None:
-        print(f"chunks  : {tuple(chunks)} ({arr.data.npartitions} blocks)")
+        print(f"chunks  : {tuple(chunks)} ({arr.nblocks} blocks)")
     header = arr.attrs.get("header")
     if header is not None:
         keys = [k for k in header if k not in ("COMMENT", "HISTORY", "")]

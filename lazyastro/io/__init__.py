@@ -60,6 +60,8 @@ class FitsFormat(Format):
     kind = "image"
     description = "FITS image HDU (positioned reads per block, parallel byte-offset writes)"
     aliases = ("fits-cube",)
+    # Cheap pre-check before the reader's sniffer (which looks into compressed containers).
+    magic = (b"SIMPLE  =", b"\x1f\x8b", b"BZh", b"PK\x03\x04", b"\xfd7zXZ\x00")
     reader = "lazyastro.io.fits:open_fits"
     writer = "lazyastro.io.fits:to_fits"
     sniffer = "lazyastro.io.fits:sniff_fits"

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .registry import Format, Param
+from .registry import Format, Param, Summary
 
 __all__ = ["open_npy", "to_npy", "sniff_npy", "npy_header", "NpyFormat"]
 
@@ -88,6 +88,20 @@ def npy_header(path: str | os.PathLike) -> dict[str, Any]:
             "offset": offset}
 
 
+def _plan(path, chunks, dims):
+    """Header, dims and read-chunk shape of ``path`` (shared by open and describe)."""
+    from ..core.chunking import normalize_chunks
+    from ..core.errors import ParameterError
+    from ..core.stream import default_dims
+
+    head = npy_header(path)
+    shape = head["shape"]
+    dims = tuple(dims) if dims else default_dims(len(shape))
+    if len(dims) != len(shape):
+        raise ParameterError(f"dims {dims} do not match the {len(shape)}-D data", path)
+    return head, dims, normalize_chunks(chunks, shape, head["dtype"], dims)
+
+
 def _read_task(path: str, block_info=None):
     import numpy as np
 
@@ -133,17 +147,10 @@ def open_npy(
     import numpy as np
     from dask.base import tokenize
 
-    from ..core.chunking import normalize_chunks
-    from ..core.errors import ParameterError
-    from ..core.stream import default_dims
     from .common import wrap
 
-    head = npy_header(path)
+    head, dims, chunk_shape = _plan(path, chunks, dims)
     shape, dtype = head["shape"], head["dtype"]
-    dims = tuple(dims) if dims else default_dims(len(shape))
-    if len(dims) != len(shape):
-        raise ParameterError(f"dims {dims} do not match the {len(shape)}-D data", path)
-    chunk_shape = normalize_chunks(chunks, shape, dtype, dims)
     st = Path(path).stat()
     name = "open-npy-" + tokenize(str(Path(path).resolve()), st.st_mtime_ns, st.st_size, chunk_shape)
     data = da.map_blocks(
@@ -289,3 +296,12 @@ class NpyFormat(Format):
         Param("scheduler", "object", "scheduler for this write"),
         Param("progress", "object", "show a progress bar"),
     )
+
+    def describe(self, path, *, chunks=None, dims=None) -> Summary:
+        """From the header only (no dask, no xarray)."""
+        import math
+
+        head, dims, chunk_shape = _plan(path, chunks, dims)
+        nblocks = math.prod(-(-n // c) for n, c in zip(head["shape"], chunk_shape)) if head["shape"] else 1
+        return Summary(dims, head["shape"], head["dtype"], tuple(chunk_shape), nblocks,
+                       {"source": str(path), "format": "npy"})

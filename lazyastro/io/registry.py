@@ -41,7 +41,8 @@ from ..core.errors import FormatError, InputNotFoundError, ParameterError
 __all__ = [
     "Param", "Format", "KINDS", "ENTRY_POINT_GROUP", "register_format", "register", "unregister",
     "get_format",
-    "formats", "format_names", "detect_format", "resolve", "open", "write", "refresh_formats",
+    "formats", "format_names", "detect_format", "resolve", "open", "describe", "write", "Summary",
+    "refresh_formats",
 ]
 
 KINDS = ("image", "series", "cube", "table")
@@ -104,6 +105,26 @@ class Param:
         if self.type is float and (self.min is not None or self.max is not None):
             return check_float(value, self.name, min=self.min, max=self.max)
         return value
+
+
+@dataclass
+class Summary:
+    """What ``lazyastro info`` shows: metadata of a dataset, without reading its data."""
+
+    dims: tuple[str, ...]
+    shape: tuple[int, ...]
+    dtype: Any
+    chunks: tuple[int, ...] | None
+    nblocks: int | None
+    attrs: dict
+
+    @classmethod
+    def of(cls, arr: Any) -> Summary:
+        """The summary of a lazy DataArray."""
+        data = arr.data
+        chunks = tuple(int(c) for c in data.chunksize) if hasattr(data, "chunksize") else None
+        nblocks = int(data.npartitions) if hasattr(data, "npartitions") else None
+        return cls(tuple(arr.dims), tuple(int(n) for n in arr.shape), arr.dtype, chunks, nblocks, dict(arr.attrs))
 
 
 def _resolve(spec: str | Callable) -> Callable:
@@ -212,6 +233,14 @@ class Format:
         if self.writer is None:
             raise ParameterError(f"format {self.name!r} cannot be written")
         return _resolve(self.writer)(array, path, **options)
+
+    def describe(self, path: str | os.PathLike, **options: Any) -> Summary:
+        """Dims, shape, dtype, read chunks and attrs of ``path`` (``lazyastro info``).
+
+        The default opens the file lazily (no data is read); formats may override it to read
+        only their header, without importing dask or xarray.
+        """
+        return Summary.of(self.open(path, **options))
 
     def open_series(self, path: str | os.PathLike, **options: Any):
         """Open for :func:`lazyastro.frames.open` (which coerces the result to ``(frame, y, x)``).
@@ -655,6 +684,39 @@ def open(path: str | os.PathLike, format: str | None = None, **kwargs: Any):  # 
     if fmt.path_must_exist and not Path(os.fspath(path)).exists():
         raise InputNotFoundError("no such file or directory", path)
     return fmt.open(path, **kwargs)
+
+
+def describe(path: str | os.PathLike, format: str | None = None, **kwargs: Any) -> Summary:  # noqa: A002
+    """Metadata of a dataset (what ``lazyastro info`` prints), reading no data.
+
+    Parameters
+    ----------
+    path : str or path-like
+        File or directory.
+    format : str, optional
+        Format name; detected when omitted.
+    **kwargs
+        Options of the format's reader.
+
+    Returns
+    -------
+    Summary
+        ``dims``, ``shape``, ``dtype``, ``chunks``, ``nblocks``, ``attrs``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.save("/tmp/_doc_describe.npy", np.zeros((4, 8), "f4"))
+    >>> describe("/tmp/_doc_describe.npy").shape
+    (4, 8)
+    """
+    fmt = resolve(path, format, options=kwargs)
+    if not fmt.readable:
+        raise ParameterError(f"format {fmt.name!r} cannot be read")
+    kwargs = fmt.check_options(kwargs, "open")
+    if fmt.path_must_exist and not Path(os.fspath(path)).exists():
+        raise InputNotFoundError("no such file or directory", path)
+    return fmt.describe(path, **kwargs)
 
 
 def write(array: Any, path: str | os.PathLike, format: str | None = None, **kwargs: Any):

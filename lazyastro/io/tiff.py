@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .registry import Format, Param
+from .registry import Format, Param, Summary
 
 __all__ = ["open_tiff", "to_tiff", "tiff_layout", "TiffFormat"]
 
@@ -121,6 +121,26 @@ def _read_task(path: str, contiguous: bool, two_d: bool, block_info=None):
     return block[0] if two_d else block
 
 
+def _plan(path, chunks, dims):
+    """Layout, data shape, dims and read-chunk shape of ``path`` (shared by open and describe)."""
+    from ..core.chunking import chunk_bytes_for_budget, normalize_chunks
+    from ..core.errors import ParameterError
+    from ..core.stream import default_dims
+
+    lay = tiff_layout(path)
+    n, (ny, nx), dtype = lay["nframes"], lay["shape"], lay["dtype"]
+    shape = (ny, nx) if n == 1 else (n, ny, nx)
+    dims = tuple(dims) if dims else default_dims(len(shape))
+    if len(dims) != len(shape):
+        raise ParameterError(f"dims {dims} do not match the {len(shape)}-D data", path)
+    if chunks is None:
+        per = max(1, chunk_bytes_for_budget() // max(1, ny * nx * dtype.itemsize))
+        chunk_shape = (ny, nx) if n == 1 else (min(n, per), ny, nx)
+    else:
+        chunk_shape = tuple(normalize_chunks(chunks, shape, dtype, dims))
+    return lay, shape, dims, chunk_shape
+
+
 def open_tiff(
     path: str | os.PathLike,
     *,
@@ -158,23 +178,10 @@ def open_tiff(
     import numpy as np
     from dask.base import tokenize
 
-    from ..core.chunking import chunk_bytes_for_budget, normalize_chunks
-    from ..core.errors import ParameterError
-    from ..core.stream import default_dims
     from .common import wrap
 
-    lay = tiff_layout(path)
-    n, (ny, nx), dtype = lay["nframes"], lay["shape"], lay["dtype"]
-    two_d = n == 1
-    shape = (ny, nx) if two_d else (n, ny, nx)
-    dims = tuple(dims) if dims else default_dims(len(shape))
-    if len(dims) != len(shape):
-        raise ParameterError(f"dims {dims} do not match the {len(shape)}-D data", path)
-    if chunks is None:
-        per = max(1, chunk_bytes_for_budget() // max(1, ny * nx * dtype.itemsize))
-        chunk_shape = (ny, nx) if two_d else (min(n, per), ny, nx)
-    else:
-        chunk_shape = normalize_chunks(chunks, shape, dtype, dims)
+    lay, shape, dims, chunk_shape = _plan(path, chunks, dims)
+    dtype, two_d = lay["dtype"], lay["nframes"] == 1
     st = Path(path).stat()
     name = "open-tiff-" + tokenize(str(Path(path).resolve()), st.st_mtime_ns, st.st_size, chunk_shape)
     data = da.map_blocks(
@@ -278,3 +285,12 @@ class TiffFormat(Format):
         Param("scheduler", "object", "scheduler for this write"),
         Param("progress", "object", "show a progress bar"),
     )
+
+    def describe(self, path, *, chunks=None, dims=None) -> Summary:
+        """From the page headers only (no dask, no xarray)."""
+        import math
+
+        lay, shape, dims, chunk_shape = _plan(path, chunks, dims)
+        nblocks = math.prod(-(-n // c) for n, c in zip(shape, chunk_shape))
+        attrs = {**lay["attrs"], "source": str(path), "format": "tiff"}
+        return Summary(dims, shape, lay["dtype"], chunk_shape, nblocks, attrs)
