@@ -15,6 +15,7 @@ import importlib
 from pathlib import Path
 
 from ..io.registry import Format, Param
+from .simulate import simulate  # light (numpy); binds the name over the submodule
 
 __all__ = [
     "open", "average", "skipper_layout", "simulate", "statistics", "compute_statistics", "DEFAULT_SEED",
@@ -25,7 +26,6 @@ __all__ = [
 # name -> module defining it (imported on first access)
 _LAZY = {
     "open": ".io", "average": ".io", "skipper_layout": ".io",
-    "simulate": ".simulate",
     "statistics": ".stats", "compute_statistics": ".stats", "DEFAULT_SEED": ".stats",
     "run_directory": ".directory", "select_files": ".directory",
     "to_table": ".tables", "to_dataset": ".tables", "to_rows": ".tables", "write_rows": ".tables",

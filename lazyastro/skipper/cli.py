@@ -1,9 +1,9 @@
-"""``lazyastro skipper``: the legacy ``image_preproc.py`` command on lazy statistics.
+"""``lazyastro skipper``: the legacy ``image_preproc.py`` command (thin: parse, call, report).
 
-Files are selected per directory by regex (legacy, start-anchored) or glob, sorted
-"human" alphanumerically; files already in the directory's output table are skipped
-unless ``-a``. Files are computed together through the scheduler in batches; after each
-batch the table is rewritten atomically, so an interrupted run resumes where it stopped.
+The work is :func:`lazyastro.skipper.run_directory`: files are selected per directory by
+regex (legacy, start-anchored) or glob, sorted "human" alphanumerically; files already in
+the directory's output table are skipped unless ``-a``; the rest are computed in batches and
+the table is rewritten atomically after each batch, so an interrupted run resumes.
 
 Example::
 
@@ -13,42 +13,24 @@ Example::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fnmatch
-import os
-import re
 import sys
-from pathlib import Path
+import warnings
 
 from ..cli.options import int_option
-from ..core.errors import InputNotFoundError, ParameterError
-from ..core.execution import cluster, resolve_scheduler
-from .stats import DEFAULT_SEED, compute_statistics
-from .tables import LEGACY_COLUMNS, format_for, format_legacy, read_done, to_table, write_rows
 
-__all__ = ["register", "handler", "select_files", "human_key", "DEFAULT_PATTERN"]
+__all__ = ["register", "handler", "DEFAULT_PATTERN"]
 
 DEFAULT_PATTERN = r"Img_[0-9]+.fits"
 DEFAULT_OUTPUT = "img_preproc_out"
+DEFAULT_SEED = 20191012  # lazyastro.skipper.stats.DEFAULT_SEED (kept here: --help imports nothing heavy)
 
 
-def human_key(name: str) -> list:
-    """Sort key for "human" alphanumeric order (``Img_2`` before ``Img_10``)."""
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+def __getattr__(name: str):  # select_files / human_key moved to lazyastro.skipper.directory
+    if name in ("select_files", "human_key"):
+        from . import directory
 
-
-def select_files(directory: Path, patterns: list[str], glob: bool = False) -> list[str]:
-    """Bare names in ``directory`` matching any pattern (regex ``re.match`` or glob), human-sorted."""
-    names = [e.name for e in os.scandir(directory) if e.is_file()]
-    if glob:
-        hits = {n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)}
-    else:
-        try:
-            regs = [re.compile(p) for p in patterns]
-        except re.error as exc:
-            raise ParameterError(f"bad regular expression in -f/--filenames: {exc}") from None
-        hits = {n for n in names if any(r.match(n) for r in regs)}
-    return sorted(hits, key=human_key)
+        return getattr(directory, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -82,86 +64,44 @@ def register(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _directories(root: Path, recursive: bool) -> list[Path]:
-    if not root.exists():
-        raise InputNotFoundError("no such directory", root)
-    if not root.is_dir():
-        raise ParameterError("-d/--directory must be a directory", root)
-    if not recursive:
-        return [root]
-    dirs = [Path(d) for d, _sub, _files in os.walk(root)]
-    return sorted(dirs, key=lambda d: human_key(str(d)))
-
-
 def handler(args: argparse.Namespace) -> int:
     """Run the ``skipper`` subcommand; returns the exit code (1 if some files were bad)."""
-    if args.batch < 1:
-        raise ParameterError(f"--batch must be >= 1, got {args.batch}")
-    fmt = format_for(args.output or "x.ecsv", args.format)
-    out_name = args.output or DEFAULT_OUTPUT + {"ecsv": ".ecsv", "csv": ".csv", "legacy": ".txt"}[fmt]
-    root = Path(args.directory).resolve()
-    jobs: list[tuple[Path, str]] = []  # (output table, file)
-    matched = 0
-    for d in _directories(root, args.recursive):
-        names = select_files(d, args.filenames, args.glob)
-        matched += len(names)
-        out = d / out_name
-        done = {} if (args.all or args.print_only) else read_done(out, fmt)
-        for n in names:
-            path = str(d / n)
-            old = done.get(path)
-            if old is not None:
-                st = os.stat(path)
-                unchanged = old == (None, None) or (int(old[0]) == st.st_size and float(old[1]) == st.st_mtime)
-                if unchanged:
-                    continue
-            jobs.append((out, path))
-    if matched == 0:
-        raise InputNotFoundError(
-            f"no files match {' '.join(args.filenames)} ({'glob' if args.glob else 'regex'})"
-            + (" in it or its subdirectories" if args.recursive else ""), root)
-    if not jobs:
-        print(f"skipper: all {matched} matching files are already in the output (use -a to redo)", file=sys.stderr)
+    from .directory import run_directory
+    from .tables import LEGACY_COLUMNS, format_for, format_legacy, to_table
+
+    def report(path: str, message: str) -> None:
+        print(f"lazyastro: error: {path}: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            run = run_directory(
+                args.directory, patterns=args.filenames, glob=args.glob, output=args.output, fmt=args.format,
+                recursive=args.recursive, redo=args.all, write=not args.print_only, seed=args.seed,
+                version=args.variables, legacy=args.legacy, exact=args.exact, plot_dir=args.plot,
+                batch=args.batch, on_error=report,
+            )
+        finally:
+            for w in caught:
+                print(f"lazyastro: warning: {w.message}", file=sys.stderr)
+    if not run.rows and not run.errors:
+        print(f"skipper: all {run.matched} matching files are already in the output (use -a to redo)",
+              file=sys.stderr)
         return 0
-    opts = {"seed": args.seed, "version": args.variables, "legacy": args.legacy, "exact": args.exact}
-    # one local cluster for all batches (compute() would start one per call)
-    ctx = cluster() if resolve_scheduler() == "distributed" else contextlib.nullcontext()
-    with ctx:
-        return _run(args, jobs, fmt, opts)
-
-
-def _run(args: argparse.Namespace, jobs: list[tuple[Path, str]], fmt: str, opts: dict) -> int:
-    bad, printed, rewritten = 0, [], set()
-    for b0 in range(0, len(jobs), args.batch):
-        batch = jobs[b0 : b0 + args.batch]
-        rows = compute_statistics([p for _o, p in batch], errors="return", **opts)
-        by_out: dict[Path, list[dict]] = {}
-        for (out, _p), row in zip(batch, rows):
-            if "error" in row:
-                bad += 1
-                print(f"lazyastro: error: {row['filename']}: {row['error']}", file=sys.stderr)
-                continue
-            by_out.setdefault(out, []).append(row)
-            if args.plot:
-                from .plot import plot_fit
-
-                plot_fit(row, Path(args.plot) / (Path(row["filename"]).stem + ".png"))
-        for out, rs in by_out.items():
-            if args.print_only:
-                printed.extend(rs)
-            else:
-                write_rows(out, rs, fmt, rewrite=args.all and out not in rewritten, variables=args.variables)
-                rewritten.add(out)
-    if args.print_only and printed:
+    if args.print_only and run.rows:
+        fmt = format_for(args.output or "x.ecsv", args.format)
         if fmt == "legacy":
-            print("\n".join(format_legacy(printed, LEGACY_COLUMNS[args.variables])))
+            print("\n".join(format_legacy(run.rows, LEGACY_COLUMNS[args.variables])))
         else:
             import io
 
+            from .units import enabled_units
+
             buf = io.StringIO()
-            to_table(printed).write(buf, format="ascii.ecsv" if fmt == "ecsv" else "ascii.csv")
+            with enabled_units():
+                to_table(run.rows).write(buf, format="ascii.ecsv" if fmt == "ecsv" else "ascii.csv")
             print(buf.getvalue(), end="")
     elif not args.print_only:
-        n_ok = len(jobs) - bad
-        print(f"skipper: {n_ok} file(s) written to {', '.join(sorted({str(o) for o, _ in jobs}))}", file=sys.stderr)
-    return 1 if bad else 0
+        print(f"skipper: {len(run.rows)} file(s) written to {', '.join(str(t) for t in run.tables) or 'no table'}",
+              file=sys.stderr)
+    return 1 if run.errors else 0

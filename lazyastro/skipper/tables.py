@@ -17,12 +17,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..core.atomic import atomic_output
 from ..core.errors import FormatError, ParameterError
 
 __all__ = [
-    "COLUMNS", "LEGACY_COLUMNS", "FIT_COLUMNS", "format_legacy", "to_table", "to_dataset", "read_done",
-    "write_rows", "format_for",
+    "COLUMNS", "COLUMN_KINDS", "LEGACY_COLUMNS", "FIT_COLUMNS", "format_legacy", "to_table", "to_dataset",
+    "to_rows", "dataset_from_columns", "read_done", "write_rows", "format_for",
 ]
 
 FIT_COLUMNS = ("dSdskip", "skNoise", "darkCurrent", "aduConversion")
@@ -32,10 +34,17 @@ LEGACY_COLUMNS = {
 }
 COLUMNS = [
     "filename", "nskips", "aveImgS", "dSdskip", "dSdskip_err", "imgNoise", "skNoise", "skNoise_err",
-    "skNoise_method", "pixVar", "clustVar", "tailRatio", "tailRatio_method", "darkCurrent",
+    "skNoise_method", "skNoise_reason", "pixVar", "clustVar", "tailRatio", "tailRatio_method", "darkCurrent",
     "darkCurrent_err", "aduConversion", "aduConversion_err", "exact", "version", "legacy", "seed",
     "size", "mtime",
 ]
+#: kind of each Dataset variable: f float64, i int64, b bool, O string ("error": why a file failed)
+COLUMN_KINDS = {
+    **{c: "f" for c in COLUMNS[1:]},
+    "nskips": "i", "seed": "i", "size": "i", "exact": "b", "legacy": "b",
+    "skNoise_method": "O", "skNoise_reason": "O", "tailRatio_method": "O", "version": "O", "error": "O",
+}
+_STRINGS = ("filename", "skNoise_method", "skNoise_reason", "tailRatio_method", "version", "error")
 FORMATS = ("ecsv", "csv", "legacy")
 
 
@@ -82,31 +91,124 @@ def format_legacy(rows: Sequence[dict], columns: Sequence[str], header: bool = T
     return out + [fmt(line) for line in cells]
 
 
-def to_table(rows: Sequence[dict]):
-    """An astropy Table with one column per value (and ``*_err`` columns), NaN where not applicable."""
-    from astropy.table import Table
+def to_table(rows: Sequence[dict] | Any):
+    """An astropy Table with one column per value (and ``*_err`` columns), NaN where not applicable.
 
-    cols = {c: [r.get(c) for r in rows] for c in COLUMNS}
-    for c in COLUMNS:
-        if c not in ("filename", "skNoise_method", "tailRatio_method", "version"):
-            cols[c] = [float("nan") if v is None else v for v in cols[c]]
-    table = Table(cols, names=COLUMNS)
+    Parameters
+    ----------
+    rows : sequence of dict or xarray.Dataset
+        Rows from :func:`compute_statistics`, or a (computed or lazy) Dataset from
+        :func:`statistics`.
+
+    Returns
+    -------
+    astropy.table.Table
+        Columns carry units (``skNoise`` in ``adu``, ``darkCurrent`` in ``electron / pix``, ...)
+        and descriptions; ECSV files keep both.
+
+    Examples
+    --------
+    >>> t = to_table([{"filename": "/d/Img_1.fits", "nskips": 4, "skNoise": 1.5, "skNoise_err": 0.1}])
+    >>> str(t["skNoise"].unit), float(t["skNoise"][0])
+    ('adu', 1.5)
+    """
+    from astropy.table import Column, Table
+
+    from .units import DESCRIPTIONS, enabled_units, unit_of
+
+    if not isinstance(rows, Sequence):
+        rows = to_rows(rows)
+    table = Table()
+    with enabled_units():
+        for c in COLUMNS:
+            values = [r.get(c) for r in rows]
+            if c not in _STRINGS:
+                values = [float("nan") if v is None else v for v in values]
+            else:
+                values = ["" if v is None else str(v) for v in values]
+            unit = unit_of(c)
+            table[c] = Column(values, name=c, unit=unit or None,
+                              description=DESCRIPTIONS.get(c[:-4] if c.endswith("_err") else c))
     table.meta["generator"] = "lazyastro skipper"
     return table
 
 
-def to_dataset(rows: Sequence[dict]):
-    """The statistics as an ``xarray.Dataset`` with dim ``image`` (one variable per column).
+def dataset_from_columns(names: Sequence[str], columns: dict, attrs: dict | None = None):
+    """An ``xarray.Dataset`` along ``image`` from per-variable arrays (lazy or not), with units.
 
-    >>> ds = to_dataset(rows)  # doctest: +SKIP
-    >>> float(ds.skNoise.sel(image="/d/Img_1.fits"))  # doctest: +SKIP
+    Examples
+    --------
+    >>> ds = dataset_from_columns(["/d/a.fits"], {"skNoise": np.array([1.5])})
+    >>> ds.skNoise.attrs["units"]
+    'adu'
     """
     import xarray as xr
 
-    table = to_table(rows)
-    names = [str(f) for f in table["filename"]]
-    data = {c: ("image", list(table[c])) for c in COLUMNS if c != "filename"}
-    return xr.Dataset(data, coords={"image": names}, attrs={"generator": "lazyastro skipper"})
+    from .units import DESCRIPTIONS, unit_of
+
+    data = {}
+    for key, values in columns.items():
+        var_attrs = {}
+        unit = unit_of(key)
+        if unit is not None:
+            var_attrs["units"] = unit
+        desc = DESCRIPTIONS.get(key[:-4] if key.endswith("_err") else key)
+        if desc:
+            var_attrs["long_name"] = ("error of " + desc) if key.endswith("_err") else desc
+        data[key] = xr.Variable(("image",), values, attrs=var_attrs)
+    return xr.Dataset(data, coords={"image": list(names)},
+                      attrs={"generator": "lazyastro skipper", **(attrs or {})})
+
+
+def to_dataset(rows: Sequence[dict]):
+    """The statistics rows as an in-memory ``xarray.Dataset`` with dim ``image`` and units.
+
+    (:func:`lazyastro.skipper.statistics` builds the same Dataset lazily from files.)
+
+    Examples
+    --------
+    >>> ds = to_dataset([{"filename": "/d/Img_1.fits", "nskips": 4, "skNoise": 1.5, "skNoise_err": 0.1}])
+    >>> float(ds.skNoise.sel(image="/d/Img_1.fits")), ds.skNoise.attrs["units"]
+    (1.5, 'adu')
+    """
+    names = [str(r.get("filename")) for r in rows]
+    columns = {}
+    for key, kind in COLUMN_KINDS.items():
+        if key == "error" and not any("error" in r for r in rows):
+            continue
+        values = [r.get(key) for r in rows]
+        if kind == "f":
+            columns[key] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        elif kind == "i":
+            columns[key] = np.array([-1 if v is None else v for v in values], dtype=np.int64)
+        elif kind == "b":
+            columns[key] = np.array([bool(v) for v in values], dtype=bool)
+        else:
+            columns[key] = np.array(["" if v is None else str(v) for v in values], dtype=object)
+    return dataset_from_columns(names, columns)
+
+
+def to_rows(ds) -> list[dict]:
+    """Rows (dicts) of a statistics Dataset (computed first if lazy); NaN stays NaN.
+
+    Examples
+    --------
+    >>> ds = to_dataset([{"filename": "/d/Img_1.fits", "nskips": 4, "skNoise": 1.5}])
+    >>> to_rows(ds)[0]["skNoise"]
+    1.5
+    """
+    ds = ds.compute()
+    names = [str(n) for n in ds["image"].values]
+    rows = []
+    for i, name in enumerate(names):
+        row: dict[str, Any] = {"filename": name}
+        for key in ds.data_vars:
+            v = ds[key].values[i]
+            row[key] = v.item() if hasattr(v, "item") else v
+        if row.get("error") == "":
+            row.pop("error")
+        rows.append(row)
+    return rows
 
 
 def read_done(path: str | os.PathLike, fmt: str) -> dict[str, tuple[Any, Any]]:
@@ -124,8 +226,11 @@ def read_done(path: str | os.PathLike, fmt: str) -> dict[str, tuple[Any, Any]]:
 def _read_table(path: Path, fmt: str):
     from astropy.table import Table
 
+    from .units import enabled_units
+
     try:
-        table = Table.read(path, format="ascii.ecsv" if fmt == "ecsv" else "ascii.csv")
+        with enabled_units():
+            table = Table.read(path, format="ascii.ecsv" if fmt == "ecsv" else "ascii.csv")
     except Exception as exc:  # never overwrite a table we cannot read: rows would be lost
         raise FormatError(f"existing output table cannot be read as {fmt} ({exc}); "
                           "move it away or pass -a to rewrite it", path) from None
@@ -160,6 +265,8 @@ def write_rows(
         replaced = set(table["filename"])
         keep = [i for i, name in enumerate(old["filename"]) if str(name) not in replaced]
         table = vstack([old[keep], table], metadata_conflicts="silent") if len(keep) else table
-    with atomic_output(path, overwrite=True) as tmp:
+    from .units import enabled_units
+
+    with atomic_output(path, overwrite=True) as tmp, enabled_units():
         table.write(tmp, format="ascii.ecsv" if fmt == "ecsv" else "ascii.csv", overwrite=True)
     return len(rows)

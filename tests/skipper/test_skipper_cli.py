@@ -7,9 +7,9 @@ from astropy.io import fits
 from astropy.table import Table
 
 from lazyastro.cli.main import main
-from lazyastro.skipper import cli as skipper_cli
+from lazyastro.skipper import directory as skipper_job
 from lazyastro.skipper import simulate
-from lazyastro.skipper.cli import human_key, select_files
+from lazyastro.skipper.directory import human_key, select_files
 from tests.conftest import run_cli
 
 
@@ -92,7 +92,7 @@ def test_crash_keeps_old_table(run_dir, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("worker died")
 
-    monkeypatch.setattr(skipper_cli, "compute_statistics", boom)
+    monkeypatch.setattr(skipper_job, "compute_statistics", boom)
     assert _main("-d", run_dir) == 3
     assert out.read_bytes() == before
     monkeypatch.undo()
@@ -106,7 +106,7 @@ def test_crash_keeps_old_table(run_dir, monkeypatch):
 
 def test_batches_are_committed(run_dir, monkeypatch):
     simulate(run_dir / "Img_04.fits", nrows=6, ncols=8, nskips=5, seed=4)
-    real = skipper_cli.compute_statistics
+    real = skipper_job.compute_statistics
     calls = []
 
     def second_batch_fails(paths, **kw):
@@ -115,11 +115,11 @@ def test_batches_are_committed(run_dir, monkeypatch):
             raise RuntimeError("killed")
         return real(paths, **kw)
 
-    monkeypatch.setattr(skipper_cli, "compute_statistics", second_batch_fails)
+    monkeypatch.setattr(skipper_job, "compute_statistics", second_batch_fails)
     assert _main("-d", run_dir, "--batch", "2") == 3
     t = Table.read(run_dir / "img_preproc_out.ecsv")
     assert len(t) == 2  # the first batch survived; a rerun only does the rest
-    monkeypatch.setattr(skipper_cli, "compute_statistics", real)
+    monkeypatch.setattr(skipper_job, "compute_statistics", real)
     assert _main("-d", run_dir, "--batch", "2") == 0
     assert len(Table.read(run_dir / "img_preproc_out.ecsv")) == 3
 

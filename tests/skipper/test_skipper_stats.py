@@ -70,8 +70,11 @@ def test_sampled_variances_are_seeded(sim_dir):
     a, b, c = _stats(path), _stats(path), _stats(path, seed=7)
     assert a["pixVar"] == b["pixVar"] and a["clustVar"] == b["clustVar"]
     assert (a["pixVar"], a["clustVar"]) != (c["pixVar"], c["clustVar"]) and c["seed"] == 7
-    # reproduce the draws with numpy directly
-    rng_pix, rng_clust = (np.random.default_rng(s) for s in np.random.SeedSequence(7).spawn(2))
+    # reproduce the draws directly: block 0 of the file's grid, one core.random stream per statistic
+    from lazyastro.core.random import block_rng
+    from lazyastro.skipper.stats import RNG_STREAM_CLUSTVAR, RNG_STREAM_PIXVAR
+
+    rng_pix, rng_clust = block_rng(7, 0, stream=RNG_STREAM_PIXVAR), block_rng(7, 0, stream=RNG_STREAM_CLUSTVAR)
     var = cube[:, :, 2:].var(axis=2)
     ri, ci = rng_pix.integers(0, 12, 10000), rng_pix.integers(0, 15, 10000)
     assert c["pixVar"] == pytest.approx(np.median(var[ri, ci]), rel=1e-12)
