@@ -295,7 +295,7 @@ def _raw_fits(path, cards, data=b""):
 
 
 @pytest.mark.parametrize("cards,match", [
-    (["NAXIS   =                    2", "NAXIS1  =                    4"], "NAXIS2 is missing"),
+    (["NAXIS   =                    2", "NAXIS1  =                    4"], "NAXIS2.* is missing"),
     (["NAXIS   =                    2", "NAXIS1  =                   -4", "NAXIS2  =                    2"],
      "negative|not a readable"),
     (["NAXIS   =                    2", "NAXIS1  =                    4", "NAXIS2  =                    0"],

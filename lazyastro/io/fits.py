@@ -173,7 +173,9 @@ def _open_hdul(path: Path, source: Path | None = None):
     source = source or path
     try:
         return fits.open(path, memmap=True, lazy_load_hdus=True, ignore_missing_simple=False)
-    except (OSError, ValueError, IndexError, TypeError, KeyError) as exc:
+    except KeyError as exc:  # astropy: a required card (NAXISn, BITPIX...) is missing
+        raise FormatError(f"not a readable FITS file (header card {exc.args[0]!r} is missing)", source) from None
+    except (OSError, ValueError, IndexError, TypeError) as exc:
         raise FormatError(f"not a readable FITS file ({' '.join(str(exc).split())})", source) from None
 
 
