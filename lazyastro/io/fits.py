@@ -11,6 +11,7 @@ only when every block is on disk.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import threading
@@ -100,7 +101,14 @@ def _decompress_to(source: str, container: str, dest: str) -> None:
     except LazyAstroError:
         _remove_quietly(tmp)
         raise
-    except (OSError, EOFError, ValueError, RuntimeError) as exc:  # zlib.error is an Exception
+    except OSError as exc:
+        _remove_quietly(tmp)
+        if exc.filename == tmp or exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            # the temporary copy could not be written (TMPDIR full, read-only, ...)
+            raise FormatError(f"cannot write the decompressed copy {dest} ({exc.strerror or exc}); "
+                              "set TMPDIR to a directory with room", source) from None
+        raise FormatError(f"cannot decompress the {container} data: {' '.join(str(exc).split())}", source) from None
+    except (EOFError, ValueError, RuntimeError) as exc:
         _remove_quietly(tmp)
         raise FormatError(f"cannot decompress the {container} data: {' '.join(str(exc).split())}", source) from None
     except Exception as exc:
@@ -134,7 +142,11 @@ def _decompressed(source: Path, container: str) -> str:
         if dest is not None and os.path.exists(dest):
             return dest
         folder = Path(tempfile.gettempdir()) / "lazyastro-decompressed"
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FormatError(f"cannot make {folder} for the decompressed copy ({exc.strerror or exc}); "
+                              "set TMPDIR to a writable directory", source) from None
         digest = hashlib.sha1(repr(key).encode()).hexdigest()[:16]
         dest = str(folder / f"{source.name}.{digest}.fits")
         if not os.path.exists(dest):
@@ -398,23 +410,17 @@ def _read_block(lay: dict, slices: tuple[slice, ...]) -> np.ndarray:
 
         with fits.open(path, memmap=False) as hdul:
             return np.asarray(hdul[lay["hdu"]].section[slices]).astype(lay["dtype"], copy=False)
+    from ..core.filecache import cached_fd, read_box
+
     raw = np.empty(bshape, dtype=raw_dtype)
-    itemsize = raw_dtype.itemsize
-    lead = _run_axis(shape, slices)
-    with open(path, "rb", buffering=0) as f:
-        # One positioned read per contiguous run, straight into the block (no memory map).
-        for idx in np.ndindex(*bshape[:lead]):
-            start = tuple(s.start + i for s, i in zip(slices[:lead], idx)) + tuple(s.start for s in slices[lead:])
-            flat = int(np.ravel_multi_index(start, shape)) if shape else 0
-            view = memoryview(raw[idx] if lead else raw).cast("B")
-            f.seek(lay["offset"] + flat * itemsize)
-            got = 0
-            while got < len(view):
-                n = f.readinto(view[got:])
-                if not n:
-                    raise FormatError(f"{block_text(slices)}: file shrank while reading (truncated FITS data)",
-                                      source)
-                got += n
+    # Positioned reads (pread) on a descriptor from the shared file cache, straight into the
+    # block where the bytes are one run (no memory map, no open per block).
+    try:
+        with cached_fd(path) as fd:
+            read_box(fd, lay["offset"], tuple(shape), tuple(slices), raw, str(source))
+    except EOFError:
+        raise FormatError(f"{block_text(slices)}: file shrank while reading (truncated FITS data)",
+                          source) from None
     return apply_scaling(raw, lay)
 
 
