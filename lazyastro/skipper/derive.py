@@ -124,8 +124,8 @@ def _unresolved(fit: fitting.Fit, value: float, err: float, version: str, mad: f
     if len(peaks) >= 2:
         spacing = float(np.mean(np.diff(peaks)))
         if value >= 0.5 * spacing:
-            return (f"electron peaks not resolved: fitted sigma {value:.3g} ADU >= half the spacing "
-                    f"{spacing:.3g} ADU of {len(peaks)} maxima (noise bumps)")
+            return (f"electron peaks not resolved: fitted sigma {value:.3g} ADU >= half the mean spacing "
+                    f"({spacing / 2:.3g} ADU) of {len(peaks)} maxima (noise bumps)")
     elif np.isfinite(mad) and not 0.5 * mad <= value <= 2 * mad:
         return f"single peak: fitted sigma {value:.3g} ADU does not match the MAD {mad:.3g} ADU"
     return ""

@@ -126,3 +126,26 @@ def test_simulate_is_seeded_on_a_fixed_grid(tmp_path):
     np.testing.assert_array_equal(fits.getdata(tmp_path / "a.fits"), fits.getdata(tmp_path / "b.fits"))
     c = skipper.simulate(tmp_path / "c.fits", nrows=9, ncols=4, nskips=3, seed=12)
     assert c and not np.array_equal(fits.getdata(tmp_path / "a.fits"), fits.getdata(tmp_path / "c.fits"))
+
+
+def test_plots_have_units_log_counts_and_reasons(sim_dir, tmp_path):
+    pytest.importorskip("matplotlib")
+    from lazyastro.skipper.plot import figure, plot_fit
+
+    d, _ = sim_dir
+    fitted, failed = skipper.compute_statistics([d / "Img_01.fits", d / "Img_02.fits"], version="2019",
+                                                legacy=True, scheduler="sync", progress=False)
+    assert np.isfinite(fitted["skNoise"]) and np.isnan(failed["skNoise"])
+    for row in (fitted, failed):
+        ax = figure(row).axes[0]
+        assert ax.get_yscale() == "log" and ax.get_ylim()[0] > 0  # no negative-counts region
+        assert "[ADU]" in ax.get_xlabel() and "ADU" in ax.get_ylabel()
+        assert ("ADU" in ax.get_title()) == (row is fitted)
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        if row is fitted:
+            assert any("σ = " in t and "ADU" in t for t in legend)
+        else:
+            assert any(t.startswith("no fit: ") and "minima" in t for t in legend)
+            assert failed["skNoise_reason"] in " ".join(t.replace("\n", " ") for t in legend)
+    png = plot_fit(failed, tmp_path / "p" / "x.png")
+    assert open(png, "rb").read(4) == b"\x89PNG"
