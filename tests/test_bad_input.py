@@ -83,6 +83,17 @@ def test_gzip_fits_reads_correctly_under_every_scheduler(tmp_path, image, schedu
     np.testing.assert_array_equal(got, data)
 
 
+def test_gzip_fits_with_an_incompressible_extension_is_not_garbage(tmp_path):
+    # Before: the compressed file was long enough for astropy's offsets, so exit 0 with garbage.
+    a = (np.arange(256 * 256) % 7).reshape(256, 256).astype("i2")
+    noise = np.random.default_rng(5).integers(0, 256, (512, 512)).astype("u1")
+    fits.HDUList([fits.PrimaryHDU(a), fits.ImageHDU(noise)]).writeto(tmp_path / "mef.fits")
+    path = _compress(tmp_path / "mef.fits", tmp_path / "mef-gz.fits", "gzip")
+    assert os.path.getsize(path) > 2880 + a.nbytes
+    np.testing.assert_array_equal(lazyastro.open(path).values, a)
+    np.testing.assert_array_equal(open_fits(path, hdu=1).values, noise)
+
+
 @pytest.mark.parametrize("how", ["bzip2", "xz", "zip"])
 def test_other_containers_read_correctly(tmp_path, image, how):
     src, data = image
