@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -154,32 +153,19 @@ def check_not_found(path, exc: Exception):
     raise FormatError(str(exc), path) from exc
 
 
-_H5_CACHE: dict = {}
-_H5_LOCK = __import__("threading").Lock()
-_H5_MAX = 8
-
-
 def cached_h5(path: str):
-    """A read-only ``h5py.File`` for ``path``, kept open per process (LRU of 8).
+    """A read-only ``h5py.File`` for ``path`` from the shared per-process file cache.
 
     Tasks still open files by path (nothing is pickled); re-opening an HDF5 file
-    for every small block read costs milliseconds, so handles are reused and
-    replaced when the file's mtime or size changes.
+    for every small block read costs milliseconds, so handles are reused
+    (:mod:`lazyastro.core.filecache`: an LRU that closes evicted files, with a
+    fresh handle when the file's inode, mtime or size changes). Code that holds
+    the file for a while should use ``with lazyastro.core.filecache.cached_h5(path)``,
+    which keeps it open until the block ends.
     """
-    import h5py
-    import hdf5plugin  # noqa: F401  (registers Blosc and other filters)
+    from ...core.filecache import CachedFile
 
-    st = os.stat(path)
-    key = (os.fspath(path), st.st_mtime_ns, st.st_size)
-    with _H5_LOCK:
-        h5 = _H5_CACHE.pop(key, None)
-        if h5 is None or not h5.id.valid:
-            h5 = h5py.File(path, "r")
-        _H5_CACHE[key] = h5
-        while len(_H5_CACHE) > _H5_MAX:
-            old = _H5_CACHE.pop(next(iter(_H5_CACHE)))
-            old.close()
-        return h5
+    return CachedFile(path, "h5").get()
 
 
 def sniff_yaml_mapping(path: Path) -> dict | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import builtins
 import mmap
 import os
-import threading
 from pathlib import Path
 
 import h5py
@@ -20,10 +19,12 @@ import xarray as xr
 
 from ...core.atomic import atomic_output
 from ...core.errors import FormatError, ParameterError, reading
+from ...core.filecache import cached_fd, pread_into
+from ...core.filecache import cached_h5 as open_cached_h5
 from ...core.paths import is_regular_file
-from ...io.hdf5 import open_h5file
+from ...io.hdf5 import open_h5file, storage_layout
 from ..series import Backend, as_series, from_backend
-from ._common import cached_h5, iter_frame_batches, require_file, series_to_meta, to_bytes_meta
+from ._common import iter_frame_batches, require_file, series_to_meta, to_bytes_meta
 
 __all__ = ["open_hexrd_hdf5", "write_hexrd_hdf5", "sniff_hexrd_hdf5", "find_image_groups"]
 
@@ -64,65 +65,36 @@ def raw_layout(ds: h5py.Dataset) -> tuple[int, np.ndarray] | None:
     offset of ``rows_per_chunk`` full-width rows of that frame, or ``None`` when
     the data are filtered (compressed), not native-endian, not 2-D/3-D, chunked
     other than ``(1, rows, cols)`` with full-width rows, or not fully allocated.
+    The storage itself is described by :func:`lazyastro.io.hdf5.storage_layout`.
     """
-    if ds.ndim not in (2, 3) or ds.size == 0 or ds.dtype.kind not in "biuf" or not ds.dtype.isnative:
+    if ds.ndim not in (2, 3):
+        return None
+    lay = storage_layout(ds)
+    if lay is None or (lay["kind"] == "chunked" and lay["codec"] is not None):
         return None
     shape = (1,) + ds.shape if ds.ndim == 2 else ds.shape
     nf, ny, nx = shape
-    itemsize = ds.dtype.itemsize
-    try:
-        if ds.id.get_create_plist().get_nfilters():
-            return None
-        if ds.chunks is None:
-            base = ds.id.get_offset()
-            if base is None:
-                return None
-            offsets = base + (np.arange(nf, dtype=np.int64) * ny * nx * itemsize)[:, None]
-            return ny, offsets
-        chunks = (1,) + ds.chunks if ds.ndim == 2 else ds.chunks
-        if chunks[0] != 1 or chunks[2] != nx:
-            return None
-        rc = chunks[1]
-        nrc = -(-ny // rc)
-        offsets = np.full((nf, nrc), -1, dtype=np.int64)
-
-        def visit(info):
-            off = info.chunk_offset if ds.ndim == 3 else (0,) + tuple(info.chunk_offset)
-            offsets[off[0], off[1] // rc] = info.byte_offset
-
-        ds.id.chunk_iter(visit)
-    except (AttributeError, TypeError, RuntimeError, ValueError):  # old h5py/HDF5: no chunk_iter
+    if lay["kind"] == "contiguous":
+        offsets = lay["offset"] + (np.arange(nf, dtype=np.int64) * ny * nx * ds.dtype.itemsize)[:, None]
+        return ny, offsets
+    chunks = (1,) + lay["chunks"] if ds.ndim == 2 else lay["chunks"]
+    if chunks[0] != 1 or chunks[2] != nx:
         return None
-    if (offsets < 0).any():
-        return None
-    return rc, offsets
+    offsets = lay["offsets"]
+    offsets = offsets[None] if ds.ndim == 2 else offsets
+    return chunks[1], np.ascontiguousarray(offsets[:, :, 0])
 
 
-_FDS: dict = {}
-_FD_LOCK = threading.Lock()
+def _cached_fd(path: str):
+    """``with _cached_fd(path) as fd:`` a read-only descriptor from the shared file cache.
+
+    One descriptor per file version serves every thread (``pread`` is positional);
+    see :mod:`lazyastro.core.filecache`.
+    """
+    return cached_fd(path)
 
 
-def _cached_fd(path: str) -> int:
-    """A read-only file descriptor per (path, mtime, size), shared by threads (``pread`` is positional)."""
-    st = os.stat(path)
-    key = (path, st.st_mtime_ns, st.st_size)
-    with _FD_LOCK:
-        fd = _FDS.get(key)
-        if fd is None:
-            for old in [k for k in _FDS if k[0] == path]:
-                os.close(_FDS.pop(old))
-            fd = _FDS[key] = os.open(path, os.O_RDONLY)
-        return fd
-
-
-def _pread_into(fd: int, buf: np.ndarray, offset: int) -> None:
-    view = memoryview(buf).cast("B")
-    done = 0
-    while done < len(view):
-        n = os.preadv(fd, [view[done:]], offset + done)
-        if n <= 0:
-            raise OSError(f"short read at offset {offset + done}")
-        done += n
+_pread_into = pread_into
 
 
 def _mapped(fd, offsets, rc, row_bytes, start, stop, r0, r1, dtype, nx):
@@ -168,20 +140,25 @@ class HexrdHDF5Backend(Backend):
     def read_region(self, start, stop, rows, cols):
         if self.raw is not None:
             return self._read_raw(start, stop, rows, cols)
-        ds = cached_h5(self.path)[self.group][self.dataname]
-        if self.two_d:
-            return ds[rows, cols][None]
-        return ds[start:stop, rows, cols]
+        with open_cached_h5(self.path) as h5:
+            ds = h5[self.group][self.dataname]
+            if self.two_d:
+                return ds[rows, cols][None]
+            return ds[start:stop, rows, cols]
 
     def _read_raw(self, start, stop, rows, cols):
-        rc, offsets = self.raw
         _, ny, nx = self.shape
         r0, r1, rstep = rows.indices(ny) if isinstance(rows, slice) else (0, ny, 1)
         full_cols = isinstance(cols, slice) and cols.indices(nx) == (0, nx, 1)
         if rstep != 1 or not isinstance(rows, slice):
             return self._read_raw(start, stop, slice(None), cols)[:, rows]
         r1 = builtins.max(r0, r1)
-        fd = _cached_fd(self.path)
+        with _cached_fd(self.path) as fd:
+            return self._read_raw_fd(fd, start, stop, r0, r1, cols, full_cols)
+
+    def _read_raw_fd(self, fd, start, stop, r0, r1, cols, full_cols):
+        rc, offsets = self.raw
+        _, ny, nx = self.shape
         row_bytes = nx * self.dtype.itemsize
         # Whole frames are mapped (every mapped page is used); partial rows are read with pread,
         # since the kernel may map (and count in RSS) far more of the file than a band touches.
@@ -193,7 +170,8 @@ class HexrdHDF5Backend(Backend):
         for f in range(start, stop):
             for c in range(r0 // rc, -(-r1 // rc) if r1 > r0 else r0 // rc):
                 a, b = builtins.max(r0, c * rc), builtins.min(r1, (c + 1) * rc)
-                _pread_into(fd, out[f - start, a - r0 : b - r0], int(offsets[f, c]) + (a - c * rc) * row_bytes)
+                _pread_into(fd, out[f - start, a - r0 : b - r0], int(offsets[f, c]) + (a - c * rc) * row_bytes,
+                            self.path)
         return out if full_cols else out[:, :, cols]
 
     def read(self, start, stop):
