@@ -94,8 +94,7 @@ class ZarrFormat(Format):
     sniffer = "lazyastro.io.zarr:sniff_zarr"
     open_params = (
         Param("name", str, "array name inside a Zarr group"), _CHUNKS,
-        Param("direct", bool, "read chunk files directly when the store allows (default: on for series)",
-              default=False),
+        Param("direct", bool, "read chunk files directly when the store allows (default: where it does)"),
     )
     write_params = (
         Param("chunks", "shape", "output chunk shape (default: the dask chunks)"),
@@ -108,12 +107,12 @@ class ZarrFormat(Format):
     def sniff(self, path: Path) -> bool:
         return path.is_dir() and super().sniff(path)
 
-    def open(self, path, direct: bool = False, **options):
-        if direct:  # the direct chunk-file reader (simple local stores of 3-D arrays)
+    def open(self, path, direct: bool | None = None, **options):
+        if direct:  # the direct chunk-file reader as a frames backend (simple local stores of 3-D arrays)
             from ..frames.formats import open_zarr_series
 
             return open_zarr_series(path, direct=True, **options)
-        return super().open(path, **options)
+        return super().open(path, direct="auto" if direct is None else False, **options)
 
     def open_series(self, path, **options):
         if options.get("direct") is None:

@@ -226,7 +226,7 @@ def open_zarr_series(path, name=None, chunks=None, direct: bool = True):
     from ..series import from_backend
     from .zarr_direct import ZarrDirectBackend, direct_layout
 
-    arr = open_zarr(path, name=name, chunks=chunks)
+    arr = open_zarr(path, name=name, chunks=chunks, direct="auto" if direct else False)
     if not direct or arr.ndim != 3:
         return arr
     zarr_arr = open_zarr_array(Path(os.fspath(path)), name)
