@@ -34,7 +34,7 @@ NAN = float("nan")
 def _positive(vc: ValueCounts) -> ValueCounts:
     counts = vc.counts.copy()
     counts[vc.codes() + vc.step - 1 <= 0] = 0
-    return ValueCounts(vc.lo, counts, vc.step)
+    return ValueCounts(vc.lo, counts, vc.step, vc.shift, vc.sparse_codes, vc.lossy)
 
 
 def img_noise(skips: dict[int, ValueCounts], version: str, legacy: bool, scale: float) -> float:
@@ -208,7 +208,8 @@ def derive_statistics(
         out["darkCurrent"], out["darkCurrent_err"] = (float(dc.params[0]), float(dc.errors[0])) if ok else (NAN, NAN)
         out["aduConversion"], out["aduConversion_err"] = NAN, NAN
     # exact: every value was counted in its own 1-ADU code (no coarsening, no rounding)
-    out["exact"] = bool(summary["all"].step == 1 and avg_counts.step == 1 and not summary.get("rounded", 0))
+    out["exact"] = bool(summary["all"].exact and avg_counts.exact and not summary.get("rounded", 0)
+                        and all(v.exact for v in summary["skips"].values()))
     out["_plot"] = {
         "centres": centres, "counts": h, "flipped": flip, "method": out["skNoise_method"],
         "params": fit.params if np.isfinite(out["skNoise"]) else None, "reason": out["skNoise_reason"],

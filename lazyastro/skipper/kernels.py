@@ -23,7 +23,7 @@ from ..core.backend import array_namespace
 __all__ = [
     "ValueCounts", "to_codes", "value_counts", "block_summary", "combine_summaries",
     "weighted_median", "median_mad", "counts_in_bins", "count_below", "count_above", "entropy",
-    "entropy_1adu", "moving_average", "extrema", "cluster_trials", "cluster_variances",
+    "entropy_1adu", "float_counts", "moving_average", "extrema", "cluster_trials", "cluster_variances",
     "exact_variance", "to_host", "MAD_SCALE_LEGACY", "MAD_SCALE_NORMAL",
 ]
 
@@ -39,21 +39,44 @@ class ValueCounts:
     ``step == 1`` (the normal case) makes every derived statistic exact. ``counts`` is a
     numpy or CuPy array (the module of the block it was counted from).
 
+    Non-integer float data are counted exactly too: each value ``x`` becomes the integer
+    code ``x * 2**shift`` (exact for binary floats), kept *sparse* (``sparse_codes``: the
+    sorted distinct codes, one count each) because such codes are far apart. A value is
+    ``code / (denom * 2**shift)``. ``lossy`` is set when codes had to be merged to keep at
+    most ``max_bins`` entries.
+
     >>> vc = value_counts(np.array([3, 5, 5, 6]))
     >>> vc.lo, vc.counts.tolist()
     (3, [1, 0, 2, 1])
+    >>> fc = float_counts(np.array([0.25, 0.5, 0.5]))
+    >>> fc.shift, fc.codes().tolist(), fc.counts.tolist()
+    (2, [1, 2], [1, 2])
     """
 
     lo: int
     counts: Any
     step: int = 1
+    shift: int = 0
+    sparse_codes: Any = None
+    lossy: bool = False
 
     @property
     def total(self) -> int:
         return int(self.counts.sum())
 
+    @property
+    def sparse(self) -> bool:
+        return self.sparse_codes is not None
+
+    @property
+    def exact(self) -> bool:
+        """Every value counted in its own code (no coarsening or merging)."""
+        return self.step == 1 and not self.lossy
+
     def codes(self):
         """Code at the start of each bin."""
+        if self.sparse_codes is not None:
+            return self.sparse_codes
         xp = array_namespace(self.counts)
         return self.lo + self.step * xp.arange(len(self.counts), dtype=xp.int64)
 
@@ -64,10 +87,34 @@ class ValueCounts:
         xp = array_namespace(self.counts)
         lo = (self.lo // step) * step
         idx = (self.codes() - lo) // step
-        return ValueCounts(lo, xp.bincount(idx, weights=self.counts).astype(xp.int64), step)
+        return ValueCounts(lo, xp.bincount(idx, weights=self.counts).astype(xp.int64), step, self.shift,
+                           lossy=self.lossy)
+
+    def to_sparse(self, shift: int | None = None) -> ValueCounts:
+        """The non-empty codes only, rescaled to ``shift`` (finer: exact; coarser: merged, lossy)."""
+        xp = array_namespace(self.counts)
+        shift = self.shift if shift is None else shift
+        nz = xp.flatnonzero(self.counts)
+        codes, counts = self.codes()[nz], self.counts[nz]
+        lossy = self.lossy or self.step > 1
+        if shift > self.shift:
+            codes = codes * (1 << (shift - self.shift))
+        elif shift < self.shift:
+            codes = codes >> (self.shift - shift)
+            lossy = True
+            codes, inv = xp.unique(codes, return_inverse=True)
+            counts = xp.bincount(inv.ravel(), weights=counts, minlength=len(codes)).astype(xp.int64)
+        return ValueCounts(0, counts, 1, shift, codes, lossy)
 
     def __add__(self, other: ValueCounts) -> ValueCounts:
         xp = array_namespace(self.counts, other.counts)
+        if self.sparse or other.sparse or self.shift != other.shift:
+            shift = max(self.shift, other.shift)
+            a, b = self.to_sparse(shift), other.to_sparse(shift)
+            codes, inv = xp.unique(xp.concatenate([a.sparse_codes, b.sparse_codes]), return_inverse=True)
+            counts = xp.bincount(inv.ravel(), weights=xp.concatenate([a.counts, b.counts]),
+                                 minlength=len(codes)).astype(xp.int64)
+            return ValueCounts(0, counts, 1, shift, codes, a.lossy or b.lossy)
         step = max(self.step, other.step)
         a, b = self.coarsen(step), other.coarsen(step)
         lo = min(a.lo, b.lo)
@@ -76,24 +123,33 @@ class ValueCounts:
         for v in (a, b):
             i = (v.lo - lo) // step
             out[i : i + len(v.counts)] += xp.asarray(v.counts)
-        return ValueCounts(lo, out, step)
+        return ValueCounts(lo, out, step, self.shift, lossy=a.lossy or b.lossy)
 
     def trimmed(self, max_bins: int = DEFAULT_MAX_BINS) -> ValueCounts:
-        """Coarsen (doubling ``step``) until at most ``max_bins`` bins remain."""
+        """At most ``max_bins`` bins: sparse codes are merged (halving the resolution), dense bins coarsened."""
         xp = array_namespace(self.counts)
         out = self
+        while out.sparse and len(out.counts) > max_bins:
+            if out.shift == 0:  # integer codes: continue dense
+                codes = out.sparse_codes
+                lo = int(codes.min())
+                dense = xp.bincount(codes - lo, weights=out.counts).astype(xp.int64)
+                out = ValueCounts(lo, dense, 1, 0, lossy=out.lossy)
+                break
+            out = out.to_sparse(out.shift - 1)
         while len(out.counts) > max_bins:
             out = out.coarsen(out.step * 2)
             nz = xp.flatnonzero(out.counts)
             a, b = int(nz[0]), int(nz[-1])
-            out = ValueCounts(out.lo + out.step * a, out.counts[a : b + 1], out.step)
+            out = ValueCounts(out.lo + out.step * a, out.counts[a : b + 1], out.step, out.shift, lossy=out.lossy)
         return out
 
     def to_host(self) -> ValueCounts:
-        """The same counts as a numpy array."""
+        """The same counts as numpy arrays."""
         from ..core.backend import to_numpy
 
-        return ValueCounts(self.lo, to_numpy(self.counts), self.step)
+        codes = None if self.sparse_codes is None else to_numpy(self.sparse_codes)
+        return ValueCounts(self.lo, to_numpy(self.counts), self.step, self.shift, codes, self.lossy)
 
 
 def to_host(summary: Any) -> Any:
@@ -146,6 +202,42 @@ def value_counts(codes, max_bins: int = DEFAULT_MAX_BINS) -> ValueCounts:
     return ValueCounts(lo, counts.astype(xp.int64), step)
 
 
+_MAX_SHIFT = 62
+
+
+def float_counts(values, max_bins: int = DEFAULT_MAX_BINS) -> ValueCounts:
+    """Exact counts of the finite values of a float block (integral values: dense integer codes).
+
+    Each value becomes the integer ``x * 2**shift`` with the smallest ``shift`` that makes all
+    of them integral (binary floats always are, unless their magnitudes span more than the
+    int64 range allows; then they are rounded at the finest possible ``shift``, ``lossy``).
+
+    Examples
+    --------
+    >>> vc = float_counts(np.array([1.5, 2.0, 1.5, np.nan]))
+    >>> vc.shift, vc.codes().tolist(), vc.counts.tolist(), vc.total
+    (1, [3, 4], [2, 1], 3)
+    """
+    xp = array_namespace(values)
+    v = xp.asarray(values, dtype=xp.float64).ravel()
+    v = v[xp.isfinite(v)]
+    if v.size == 0:
+        return ValueCounts(0, xp.zeros(0, xp.int64))
+    if bool((xp.rint(v) == v).all()) and float(xp.abs(v).max()) < 2.0**53:
+        return value_counts(v.astype(xp.int64), max_bins)
+    top = float(xp.abs(v).max())
+    limit = max(0, min(_MAX_SHIFT, 61 - int(np.ceil(np.log2(max(top, 1e-300))))))
+    shift, lossy = 0, True
+    for k in range(1, limit + 1):
+        if bool((xp.rint(v * 2.0**k) == v * 2.0**k).all()):
+            shift, lossy = k, False
+            break
+    else:
+        shift = limit
+    codes, counts = xp.unique(xp.rint(v * 2.0**shift).astype(xp.int64), return_counts=True)
+    return ValueCounts(0, counts.astype(xp.int64), 1, shift, codes, lossy).trimmed(max_bins)
+
+
 def block_summary(block, skip_start: int, nper_skip: int, max_bins: int = DEFAULT_MAX_BINS) -> dict:
     """Counts of all values of a ``(row, col, skip)`` block and of each skip ``< nper_skip``.
 
@@ -163,7 +255,13 @@ def block_summary(block, skip_start: int, nper_skip: int, max_bins: int = DEFAUL
     if block.dtype.kind not in "iub":
         finite = xp.isfinite(block)
         bad = int(block.size - int(xp.count_nonzero(finite)))
-        rounded = int(xp.count_nonzero(finite & (xp.rint(block) != block)))
+        if bool((xp.rint(block) != block)[finite].any()):  # fractional values: exact float counts
+            per_skip = {
+                skip_start + k: float_counts(block[:, :, k], max_bins)
+                for k in range(block.shape[2])
+                if skip_start + k < nper_skip
+            }
+            return {"all": float_counts(block, max_bins), "skips": per_skip, "nonfinite": bad, "rounded": 0}
     codes = to_codes(block)
     per_skip = {
         skip_start + k: value_counts(codes[:, :, k], max_bins)
@@ -227,9 +325,14 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float((lo + hi) / 2)
 
 
+def _denom(vc: ValueCounts, denom: int) -> int:
+    return int(denom) << int(vc.shift)
+
+
 def _values(vc: ValueCounts, denom: int):
-    """The value of each bin: ``code / denom`` correctly rounded, as numpy computes a mean."""
-    return vc.codes() / denom if denom != 1 else vc.codes().astype(np.float64)
+    """The value of each bin: ``code / (denom * 2**shift)`` correctly rounded, as numpy computes a mean."""
+    d = _denom(vc, denom)
+    return vc.codes() / d if d != 1 else vc.codes().astype(np.float64)
 
 
 def median_mad(vc: ValueCounts, denom: int = 1, scale: float = MAD_SCALE_NORMAL) -> tuple[float, float]:
@@ -265,46 +368,34 @@ def median_mad(vc: ValueCounts, denom: int = 1, scale: float = MAD_SCALE_NORMAL)
     if vc.step == 1:
         vals = _values(vc, denom)[nz]
     else:  # coarsened bins: their centres (approximate)
-        vals = (vc.codes()[nz] + (vc.step - 1) / 2) / denom
+        vals = (vc.codes()[nz] + (vc.step - 1) / 2) / _denom(vc, denom)
     w = vc.counts[nz]
     med = weighted_median(vals, w)
     mad = weighted_median(xp.abs(vals - med), w)
     return med, scale * mad
 
 
-def _bins_below(vc: ValueCounts, x, denom: int, inclusive: bool = False):
-    """Bin position (0 ... len) of the first bin whose value is ``>= x`` (``> x`` if inclusive).
-
-    Exact for ``step == 1``: the boundary code is found next to ``x * denom`` and checked
-    with the same float division the values use (``code / denom``).
-    """
-    xp = array_namespace(vc.counts)
-    xf = np.atleast_1d(np.asarray(x, dtype=np.float64))
-    if vc.step == 1:
-        guess = np.floor(xf * denom)
-        cand = guess[:, None] + np.arange(-2, 4)[None, :]
-        vals = cand / denom if denom != 1 else cand
-        hit = (vals > xf[:, None]) if inclusive else (vals >= xf[:, None])
-        first = cand[np.arange(len(xf)), np.argmax(hit, axis=1)]
-        pos = np.clip(first - vc.lo, 0, len(vc.counts))
-    else:  # linear position inside a coarsened bin (approximate)
-        y = xf * denom
-        last = np.floor(y) if inclusive else np.ceil(y) - 1
-        pos = np.clip((last + 1 - vc.lo) / vc.step, 0, len(vc.counts))
-    return xp, pos
-
-
 def _count_below(vc: ValueCounts, x, denom: int, inclusive: bool = False) -> np.ndarray:
-    xp, pos = _bins_below(vc, x, denom, inclusive)
+    """Number of values ``< x`` (``<= x`` if inclusive) for each ``x``; exact for ``step == 1``.
+
+    Each bin's value is computed with the same float division as the values themselves
+    (``code / denom``), so a value equal to an edge is counted as ``np.histogram`` counts it.
+    """
     from ..core.backend import to_numpy
 
+    xf = np.atleast_1d(np.asarray(x, dtype=np.float64))
     cum = np.concatenate([[0], np.cumsum(to_numpy(vc.counts))]).astype(np.float64)
+    if vc.step == 1:
+        vals = to_numpy(_values(vc, denom))
+        return cum[np.searchsorted(vals, xf, side="right" if inclusive else "left")]
+    # coarsened bins: linear interpolation inside a bin (approximate)
+    y = xf * _denom(vc, denom)
+    last = np.floor(y) if inclusive else np.ceil(y) - 1
+    pos = np.clip((last + 1 - vc.lo) / vc.step, 0, len(vc.counts))
     i = np.floor(pos).astype(np.int64)
     out = cum[i]
-    if vc.step > 1:  # linear interpolation inside a coarsened bin
-        nxt = cum[np.minimum(i + 1, len(vc.counts))]
-        out = out + (pos - i) * (nxt - out)
-    return out
+    nxt = cum[np.minimum(i + 1, len(vc.counts))]
+    return out + (pos - i) * (nxt - out)
 
 
 def count_below(vc: ValueCounts, x: float, denom: int = 1) -> float:
@@ -376,8 +467,10 @@ def entropy_1adu(vc: ValueCounts, denom: int = 1, legacy: bool = False) -> float
     nz = xp.flatnonzero(vc.counts)
     if len(nz) == 0:
         return float("nan")
-    vmin = float(vc.lo + vc.step * int(nz[0])) / denom
-    vmax = float(vc.lo + vc.step * int(nz[-1]) + vc.step - 1) / denom
+    codes = vc.codes()
+    d = _denom(vc, denom)
+    vmin = int(codes[int(nz[0])]) / d
+    vmax = (int(codes[int(nz[-1])]) + vc.step - 1) / d
     if legacy:
         edges = np.arange(vmin, vmax + 1)
     else:

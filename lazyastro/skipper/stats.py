@@ -68,6 +68,8 @@ def _gather(parts: list) -> np.ndarray:
 def _pixel_variance(x: da.Array, codes: da.Array, skip_offset: int) -> da.Array:
     """Population variance over skips ``skip_offset...``; exact integer moments for <= 16-bit data
     (so the result does not depend on chunking), float64 moments otherwise."""
+    if x.dtype.kind == "f":  # the values themselves (codes are rounded)
+        return x[:, :, skip_offset:].astype(np.float64).var(axis=2)
     sel = codes[:, :, skip_offset:]
     n = sel.shape[2]
     if x.dtype.kind in "iu" and x.dtype.itemsize <= 2 and n < 2**20:
@@ -185,8 +187,13 @@ def file_statistics(
 
     # 2. value counts of the average image, from the exact integer sum over skips
     codes = x.map_blocks(kernels.to_codes, dtype=np.int64, meta=meta_like(x, dtype=np.int64))
-    total = codes[:, :, average_offset:].sum(axis=2, dtype=np.int64)
-    avg_parts = [dask.delayed(kernels.value_counts, pure=True)(b, max_bins) for b in total.to_delayed(optimize_graph=False).ravel()]
+    if x.dtype.kind == "f":  # float64 sums of the values (exact for binary data of a sane range)
+        total = x[:, :, average_offset:].astype(np.float64).sum(axis=2)
+        counter = kernels.float_counts
+    else:
+        total = codes[:, :, average_offset:].sum(axis=2, dtype=np.int64)
+        counter = kernels.value_counts
+    avg_parts = [dask.delayed(counter, pure=True)(b, max_bins) for b in total.to_delayed(optimize_graph=False).ravel()]
     avg_counts = _tree(avg_parts, functools.partial(_add_counts, max_bins=max_bins))
 
     # 3. per-pixel variance over skips skip_offset... (pixVar)
@@ -215,7 +222,8 @@ def file_statistics(
             in_rows = trials[(trials[:, 0] >= a) & (trials[:, 0] < b)]
             if not len(in_rows):
                 continue
-            sub = codes[a : min(b + e_r - 1, nrows)].rechunk({0: -1, 1: -1})
+            source = x.astype(np.float64) if x.dtype.kind == "f" else codes
+            sub = source[a : min(b + e_r - 1, nrows)].rechunk({0: -1, 1: -1})
             sub_blocks = sub.to_delayed(optimize_graph=False)
             for k, s0 in enumerate(_starts(sub.chunks[2])):
                 sel = in_rows[(in_rows[:, 2] >= s0) & (in_rows[:, 2] < s0 + sub.chunks[2][k])]

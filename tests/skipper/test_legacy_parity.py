@@ -18,22 +18,26 @@ from lazyastro import skipper
 from . import spec2019
 
 CASES = {
-    # name: (nskips, nrows, ncols, read noise, gain, dark current, baseline, tracks)
+    # name: (nskips, nrows, ncols, read noise, gain, dark current, baseline, tracks[, float32 values])
     "one_skip": (1, 30, 25, 20.0, 8.0, 0.3, 5000.0, 0),
     "two_skips_negative": (2, 19, 23, 15.7, 12.1, 0.33, 0.0, 1),
     "three_skips": (3, 35, 38, 12.3, 7.6, 0.02, 0.0, 0),
     "ten_skips_tracks": (10, 33, 20, 27.0, 8.0, 0.8, 1000.0, 3),
     "resolved_peaks": (25, 30, 30, 6.0, 10.0, 0.5, 30000.0, 2),
     "sixty_skips": (60, 18, 11, 11.1, 7.7, 0.63, 0.0, 0),
+    "float_one_skip": (1, 39, 17, 31.8, 6.1, 0.94, 0.0, 0, True),
+    "float_ten_skips": (10, 21, 38, 38.7, 10.5, 0.13, 30000.0, 2, True),
+    "float_resolved": (25, 30, 30, 4.0, 10.0, 0.5, 1000.0, 1, True),
 }
 
 
-def _write(path, nskips, nrows, ncols, noise, gain, dc, base, tracks, seed):
+def _write(path, nskips, nrows, ncols, noise, gain, dc, base, tracks, as_float=False, *, seed):
     rng = np.random.default_rng(seed)
     v = base - gain * rng.poisson(dc, (nrows, ncols, 1)) + rng.normal(0, noise, (nrows, ncols, nskips))
     for _ in range(tracks):  # charge trails: a low tail in the raw values
         v[rng.integers(nrows), : rng.integers(2, ncols)] -= rng.uniform(100, 2000)
-    hdu = fits.PrimaryHDU(np.rint(v).astype(np.int32).reshape(nrows, ncols * nskips))
+    data = v.astype(np.float32) if as_float else np.rint(v).astype(np.int32)  # float: fractional ADU
+    hdu = fits.PrimaryHDU(data.reshape(nrows, ncols * nskips))
     hdu.header["NDCMS"] = nskips
     hdu.writeto(path)
     return path
@@ -67,8 +71,9 @@ def test_legacy_2019_reproduces_spec(tmp_path, case):
         value, err = ref[key] if ref[key] is not None else (None, None)
         _close(row[key], value, key)
         _close(row[f"{key}_err"], err, f"{key}_err")
-    if case == "resolved_peaks":
+    if case in ("resolved_peaks", "float_resolved"):
         assert row["skNoise_method"] == "peaks" and np.isfinite(row["skNoise"])
+    assert row["exact"]  # float data too: every value counted exactly
 
 
 def test_default_gives_nan_with_reason_for_a_degenerate_fit(tmp_path):
