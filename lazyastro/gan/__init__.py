@@ -1,0 +1,45 @@
+"""GAN image-set statistics: power spectra, log-intensity histograms, Minkowski functionals.
+
+Importing this package is cheap: kernels, graphs, I/O and plots load on first use of a name.
+A function given a 2-D array computes at once (numpy or CuPy); given a DataArray
+``(image, y, x)`` it returns a lazy DataArray.
+
+>>> import numpy as np
+>>> from lazyastro import gan
+>>> gan.minkowski(np.eye(3), [0.5]).shape
+(3, 1)
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = [
+    "power_spectrum", "power_spectrum_2d", "intensity_histogram", "minkowski", "wavenumbers",
+    "k_to_ell", "log_normalise", "denormalise", "denormalise_log10", "Histogram",
+    "open_imageset", "write_imageset", "denormprep", "split_at", "odd_even", "ImageSetFormat",
+    "StatCache", "compute_statistics", "aggregate", "ks_tests",
+]
+
+_LAZY = {
+    "power_spectrum": ".stats", "intensity_histogram": ".stats", "minkowski": ".stats",
+    "power_spectrum_2d": ".kernels", "wavenumbers": ".kernels", "k_to_ell": ".kernels",
+    "log_normalise": ".kernels", "denormalise": ".kernels", "denormalise_log10": ".kernels",
+    "Histogram": ".kernels",
+    "open_imageset": ".imageset", "write_imageset": ".imageset", "denormprep": ".imageset",
+    "split_at": ".imageset", "odd_even": ".imageset", "ImageSetFormat": ".formats",
+    "StatCache": ".cache", "compute_statistics": ".cache", "aggregate": ".cache",
+    "ks_tests": ".cache",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
