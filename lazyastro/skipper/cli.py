@@ -55,7 +55,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="table format (default: from the output extension, else ecsv)")
     p.add_argument("--variables", choices=("2019", "2021"), default="2021",
                    help="legacy variable definitions and legacy-format columns (default 2021)")
-    p.add_argument("--legacy", action="store_true", help="reproduce legacy numerical quirks (1.4826 MAD, bin offsets)")
+    p.add_argument("--legacy", action="store_true", help="reproduce the legacy formulas exactly (1.4826 MAD, bin offsets, fit starts, degenerate fits "
+                   "reported as fitted); the default gives NaN with a reason (skNoise_reason) for unresolved fits")
     p.add_argument("--exact", action="store_true", help="pixVar: median over all pixels instead of a seeded sample")
     p.add_argument("--seed", type=int_option(min=0), default=DEFAULT_SEED, help=f"seed of the sampled statistics (default {DEFAULT_SEED})")
     p.add_argument("--plot", metavar="DIR", default=None, help="write a PNG of each histogram and fitted model to DIR")
