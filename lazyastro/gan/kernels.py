@@ -466,6 +466,21 @@ _KIND[[5, 10]] = 4
 _KIND[15] = 5
 
 
+#: "auto": the compiled CPU sweep when Numba imports, else the vectorised form; "vectorised": always
+#: the vectorised (array-module) form (CuPy always uses it)
+MINKOWSKI_ENGINE = "auto"
+
+
+def _compiled_sweep():
+    if MINKOWSKI_ENGINE != "auto":
+        return None
+    try:
+        from ._mf_numba import sweep
+    except ImportError:  # Numba missing: the vectorised form
+        return None
+    return sweep
+
+
 def _cell_functionals(xp, p00, p10, p11, p01, t, legacy: bool):
     """(F, U, chi) of cells with corners ``p..`` at thresholds ``t`` (arrays of one length)."""
     pat = ((p00 > t).astype(np.int8) + 2 * (p10 > t).astype(np.int8)
@@ -581,6 +596,10 @@ def minkowski(image: Any, thresholds: Any, *, convention: str = "default") -> An
                                  "convention='legacy' treats them as out)")
     order = xp.argsort(thr, kind="stable")
     ts = thr[order]
+    sweep = _compiled_sweep() if xp is np else None
+    if sweep is not None:
+        out[:, order] = sweep(np.ascontiguousarray(img), np.ascontiguousarray(ts), legacy)
+        return out
     p00 = img[:-1, :-1].ravel()
     p10 = img[:-1, 1:].ravel()
     p11 = img[1:, 1:].ravel()

@@ -15,6 +15,13 @@ from .reference import minkowski_reference
 SQ2 = math.sqrt(2.0)
 
 
+@pytest.fixture(autouse=True, params=["auto", "vectorised"])
+def engine(request, monkeypatch):
+    """Every Minkowski test runs on the compiled sweep (Numba) and on the vectorised form."""
+    monkeypatch.setattr(K, "MINKOWSKI_ENGINE", request.param)
+    return request.param
+
+
 def mf(img, ts, conv="legacy"):
     return K.minkowski(np.asarray(img, dtype=float), ts, convention=conv)
 
@@ -128,12 +135,31 @@ def test_sweep_equals_per_threshold_reference(conv, seed):
     np.testing.assert_array_equal(got[2], ref[2])
 
 
+def test_compiled_equals_vectorised_bitwise(monkeypatch):
+    rng = np.random.default_rng(6)
+    img = np.cumsum(rng.standard_normal((64, 48)), axis=0) * 0.2
+    img[5, 5] = np.nan
+    ts = np.linspace(-2, 2, 100)
+    for conv in ("legacy",):
+        monkeypatch.setattr(K, "MINKOWSKI_ENGINE", "auto")
+        a = mf(img, ts, conv)
+        monkeypatch.setattr(K, "MINKOWSKI_ENGINE", "vectorised")
+        b = mf(img, ts, conv)
+        np.testing.assert_array_equal(a, b)
+    img[5, 5] = 0.0
+    monkeypatch.setattr(K, "MINKOWSKI_ENGINE", "auto")
+    a = mf(img, ts, "default")
+    monkeypatch.setattr(K, "MINKOWSKI_ENGINE", "vectorised")
+    np.testing.assert_array_equal(a, mf(img, ts, "default"))
+
+
 def test_sweep_in_passes_equals_one_pass(monkeypatch):
     rng = np.random.default_rng(5)
     img = rng.standard_normal((40, 30))
     ts = np.linspace(-2, 2, 50)
     whole = mf(img, ts, "default")
     monkeypatch.setattr(K, "_PAIRS_PER_PASS", 97)
+    monkeypatch.setattr(K, "MINKOWSKI_ENGINE", "vectorised")
     np.testing.assert_allclose(mf(img, ts, "default"), whole, rtol=1e-13)
 
 
