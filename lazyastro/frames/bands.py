@@ -49,7 +49,7 @@ from ..core.backend import meta_like, to_numpy
 from ..core.config import memory_budget
 from ..core.errors import ParameterError
 from . import kernels
-from .series import Backend, source_of
+from .series import Backend, MappedBackend, source_of
 
 __all__ = ["BandPlan", "choose_plan", "band_graph", "band_rows", "storage_unit", "BAND_COPIES", "PLANS"]
 
@@ -126,6 +126,8 @@ def storage_unit(backend: Backend) -> tuple[int, int, int]:
     from .formats.hexrd_hdf5 import HexrdHDF5Backend
     from .formats.zarr_direct import ZarrDirectBackend
 
+    while isinstance(backend, MappedBackend):
+        backend = backend.parent
     _, ny, nx = backend.shape
     if isinstance(backend, ZarrDirectBackend):
         return tuple(int(c) for c in backend.layout["chunks"])

@@ -17,7 +17,7 @@ import xarray as xr
 from ..core.backend import meta_like
 from ..core.errors import ParameterError
 from . import kernels
-from .series import DIMS, as_series
+from .series import DIMS, as_series, derived
 
 __all__ = ["dark", "flip", "rectangle", "frame_list", "process"]
 
@@ -62,7 +62,7 @@ def dark(series, dark_image) -> xr.DataArray:
     dd = da.from_array(d, chunks=data.chunks[1:])
     out = da.map_blocks(kernels.subtract_dark, data, dd[None], dtype=dtype,
                         meta=data._meta.astype(dtype))
-    return series.copy(data=out)
+    return series.copy(data=derived(out, data, kernels.subtract_dark, d, dtype))  # stats read the file directly
 
 
 def flip(series, code: str) -> xr.DataArray:

@@ -28,7 +28,7 @@ from ..core.errors import FormatError, ParameterError, reading
 from ..core.validate import check_int
 
 __all__ = ["DIMS", "Backend", "from_backend", "from_array", "as_series", "series_meta", "nframes_of",
-           "source_of"]
+           "source_of", "MappedBackend", "derived"]
 
 DIMS = ("frame", "y", "x")
 
@@ -113,6 +113,47 @@ class Backend:
         except OSError:
             stamp = None
         return tokenize(type(self).__name__, self.path, stamp, self.shape, str(self.dtype), vars(self))
+
+
+class MappedBackend(Backend):
+    """A reader followed by a per-pixel block function, ``func(block, image[rows, cols][None])``.
+
+    What :func:`derived` records for a processed series (dark subtraction), so that
+    statistics read the file themselves and apply the function in the same task.
+    """
+
+    def __init__(self, parent: Backend, func, image, dtype):
+        self.parent, self.func, self.image = parent, func, np.asarray(image)
+        self.path, self.shape, self.dtype = parent.path, tuple(parent.shape), np.dtype(dtype)
+
+    def read_region(self, start, stop, rows, cols):
+        return self.func(self.parent[start:stop, rows, cols], self.image[rows, cols][None])
+
+    def token(self) -> str:
+        return tokenize(type(self).__name__, self.parent.token(), self.func, self.image, self.dtype.str)
+
+
+def derived(out: da.Array, data: da.Array, func, image, dtype) -> da.Array:
+    """Record that ``out``'s blocks are ``func(block, image[region])`` of ``data``'s reader; return ``out``.
+
+    Statistics of ``out`` then read the file and apply ``func`` in one task (their
+    memory-bounded fast paths) instead of going through ``out``'s graph.
+
+    Examples
+    --------
+    >>> class Zeros(Backend):
+    ...     shape, dtype = (2, 2, 2), np.dtype("u2")
+    ...     def read(self, start, stop):
+    ...         return np.zeros((stop - start, 2, 2), self.dtype)
+    >>> s = from_backend(Zeros()).data
+    >>> out = derived(s + 1, s, np.add, np.ones((2, 2), "u2"), "u2")
+    >>> source_of(out)[0:1].tolist()
+    [[[1, 1], [1, 1]]]
+    """
+    src = source_of(data)
+    if isinstance(src, Backend):
+        _remember(out, MappedBackend(src, func, image, dtype))
+    return out
 
 
 def _frame_chunks(shape, dtype, chunks, dims=DIMS):

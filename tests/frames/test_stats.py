@@ -213,3 +213,18 @@ def test_stat_by_name_and_compute_stats(int_series):
     for bad in ("percentile", "percentile:abc", "max:3", "mode"):
         with pytest.raises(ParameterError):
             lf.stat_by_name(int_series, bad)
+
+
+def test_dark_subtracted_series_keeps_the_reader_paths(tmp_path, int_series):
+    lf.write(int_series, tmp_path / "s.zarr", chunks=(4, 5, 7))
+    dark = np.full(int_series.shape[1:], 2500, "u2")
+    d = lf.dark(lf.open(tmp_path / "s.zarr"), dark)
+    assert isinstance(lf.series.source_of(d.data), lf.series.MappedBackend)
+    ref = np.maximum(int_series.astype(np.int64) - 2500, 0).astype("u2")
+    out = compute(lf.max(d).data, lf.mean(d).data, lf.median(d).data, lf.mean(d, legacy=True).data,
+                  scheduler="threads", progress=False)
+    np.testing.assert_array_equal(out[0], ref.max(0))
+    np.testing.assert_allclose(out[1], ref.mean(0), rtol=1e-6)
+    np.testing.assert_array_equal(out[2], np.median(ref, 0).astype(np.float32))
+    np.testing.assert_allclose(out[3], ref.mean(0), rtol=1e-6)
+    assert lf.median(d).attrs["band_plan"] == "direct"
