@@ -85,9 +85,9 @@ def subtract_dark(block: np.ndarray, dark: np.ndarray) -> np.ndarray:
 
     The output dtype is ``np.result_type(block, dark)`` (as hexrd's
     ``ProcessedImageSeries``): a float32 dark on uint16 frames gives float32
-    frames, keeping the fractional part. Integer results are computed in a
-    64-bit signed type, so unsigned data cannot wrap around, and clipped to the
-    range of the output dtype.
+    frames, keeping the fractional part. Unsigned results never wrap around
+    (pixels where ``dark > frame`` are 0); signed integers are computed in 64 bits
+    and clipped to the range of the output dtype.
 
     Parameters
     ----------
@@ -112,7 +112,11 @@ def subtract_dark(block: np.ndarray, dark: np.ndarray) -> np.ndarray:
     xp = array_namespace(block)
     dark = xp.asarray(dark)
     dtype = np.result_type(block.dtype, dark.dtype)
-    if dtype.kind in "uib":
+    if dtype.kind == "u":  # in the output dtype (no 64-bit temporary): wrapped values are zeroed
+        out = xp.subtract(block, dark, dtype=dtype)
+        out[xp.less(block, dark)] = 0
+        return out
+    if dtype.kind in "ib":
         out = xp.subtract(block, dark, dtype=np.int64)
         info = np.iinfo(dtype) if dtype.kind != "b" else None
         xp.clip(out, 0, None if info is None else info.max, out=out)
