@@ -269,6 +269,7 @@ BUILTIN_FORMATS: dict[str, str] = {
     "image-files": "lazyastro.frames.formats:ImageFilesFormat",
     "fits-files": "lazyastro.frames.formats:FitsFilesFormat",
     "skipper": "lazyastro.skipper:SkipperFormat",
+    "gan-imageset": "lazyastro.gan.formats:ImageSetFormat",
 }
 
 _lock = threading.RLock()
