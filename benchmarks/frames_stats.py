@@ -219,6 +219,7 @@ def main(argv=None) -> int:
     p.add_argument("--sources", default="zarr,zarr-16x512,hdf5,hdf5-gzip",
                    help="zarr (bands layout), zarr-16x512, hdf5 (uncompressed), hdf5-gzip")
     p.add_argument("--before", default=None, help="another lazyastro checkout to time side by side")
+    p.add_argument("--before-sources", default=None, help="sources timed with --before (default: all)")
     p.add_argument("--cluster", default="", help="worker counts for lazyastro.cluster() rows, e.g. 1,2")
     p.add_argument("--workdir", default=None, help="where to write the data (default: a temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the data")
@@ -251,9 +252,13 @@ def main(argv=None) -> int:
     for stat in args.stats.split(","):
         repeat = args.median_repeat or args.repeat if stat == "median" else args.repeat
         base = {m: _child(m, stat, paths["hdf5"], budget, args.threads, repeat) for m in ("numpy-RAM", "legacy")}
+        print(f"  {stat} numpy-RAM: {base['numpy-RAM']['seconds']:.2f} s, legacy: {base['legacy']['seconds']:.2f} s",
+              flush=True)
         runs = [("lazyastro", src, ROOT) for src in sources]
         if args.before:
-            runs = [r for src in sources for r in (("before", src, Path(args.before)), ("lazyastro", src, ROOT))]
+            old = (args.before_sources or ",".join(sources)).split(",")
+            runs = [r for src in sources for r in ((("before", src, Path(args.before)),) if src in old else ())
+                    + (("lazyastro", src, ROOT),)]
         if stat in ("mean", "median"):
             runs += [(f"cluster-{n}", "hdf5", ROOT) for n in args.cluster.split(",") if n]
         for method, src, root in runs:
