@@ -13,18 +13,9 @@ import argparse
 import os
 import sys
 
-from ..core.errors import ParameterError
+from ..cli.options import int_option
 
 __all__ = ["register", "stats_command", "convert_command"]
-
-
-def _split_stats(text: str) -> list[str]:
-    names = [s.strip() for s in text.split(",") if s.strip()]
-    if not names:
-        raise ParameterError("--stat needs at least one statistic, e.g. max,mean,percentile:99.5")
-    if len(set(names)) != len(names):
-        raise ParameterError(f"--stat lists a statistic twice: {text!r}")
-    return names
 
 
 def _open(args: argparse.Namespace, source: str):
@@ -44,19 +35,19 @@ def _open(args: argparse.Namespace, source: str):
 
 
 def stats_command(args: argparse.Namespace) -> int:
-    """Compute statistics over frames and write one image per stat."""
+    """Compute statistics over frames and stream them, in one pass, to one output file."""
+    from .dataset import parse_stat_list, stats
     from .formats.results import result_kind, write_results
-    from .stats import compute_stats
 
-    names = _split_stats(args.stat)
+    names = parse_stat_list(args.stat)
     result_kind(args.out)
     series = _open(args, args.series)
-    results = compute_stats(series, names, nframes=args.nframes, legacy=args.legacy, desc="frames stats")
-    out = {name.replace(":", "_"): value for name, value in results.items()}
-    nf = series.shape[0] if not args.nframes else min(series.shape[0], args.nframes)
-    attrs = {"source": str(args.series), "nframes": int(nf), "legacy": int(bool(args.legacy))}
-    path = write_results(out, args.out, attrs=attrs, overwrite=args.overwrite)
-    print(f"{path}: {', '.join(out)} over {nf} frames of {series.shape[1]}x{series.shape[2]}", file=sys.stderr)
+    ds = stats(series, names, nframes=args.nframes, legacy=args.legacy)
+    ds.attrs["source"] = str(args.series)
+    path = write_results(ds, args.out, overwrite=args.overwrite)
+    nf = ds.attrs["nframes"]
+    print(f"{path}: {', '.join(ds.data_vars)} over {nf} frames of {series.shape[1]}x{series.shape[2]}",
+          file=sys.stderr)
     return 0
 
 
@@ -102,7 +93,7 @@ def register(subparsers) -> None:
     st.add_argument("--stat", default="max,min,mean,median",
                     help="comma-separated stats: max,min,sum,mean,std,median,percentile:Q and nan-variants "
                     "(default: %(default)s)")
-    st.add_argument("--nframes", type=int, default=0, help="use the first N frames (0 = all)")
+    st.add_argument("--nframes", type=int_option(min=0), default=0, help="use the first N frames (0 = all)")
     st.add_argument("--format", default=None, metavar="NAME", help=f"input format (default: detect): {inputs}")
     st.add_argument("--legacy", action="store_true", help="reproduce the legacy float32 mean accumulation")
     st.add_argument("--out", required=True, help="output file: RESULT.fits, RESULT.zarr or RESULT.h5")
@@ -116,7 +107,7 @@ def register(subparsers) -> None:
     cv.add_argument("--format", default=None, metavar="NAME", help=f"input format (default: detect): {inputs}")
     cv.add_argument("--to", default=None, metavar="NAME",
                     help=f"output format (default: from the extension, series layouts first): {outputs}")
-    cv.add_argument("--nframes", type=int, default=0, help="convert only the first N frames")
+    cv.add_argument("--nframes", type=int_option(min=0), default=0, help="convert only the first N frames")
     cv.add_argument("--overwrite", action="store_true", help="replace an existing output")
     add_format_options(cv, "open", kinds=SERIES_KINDS)
     add_format_options(cv, "write", kinds=SERIES_KINDS)
