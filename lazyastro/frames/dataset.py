@@ -82,8 +82,9 @@ def stats(series, names: str | Sequence[str], *, nframes: int = 0, legacy: bool 
     variables = {}
     for spec in specs:
         image = stat_by_name(s, spec, 0, legacy)
-        variables[stat_variable_name(spec)] = image.variable.copy()
-        variables[stat_variable_name(spec)].attrs = {**image.attrs, "stat": spec}
+        name = stat_variable_name(spec)
+        variables[name] = image.variable.copy()
+        variables[name].attrs = {**image.attrs, "stat": name}
     attrs = {k: v for k, v in s.attrs.items() if k in ("header", "wcs", "source", "format")}
     attrs.update({"nframes": int(s.shape[0]), "legacy": int(bool(legacy))})
     return xr.Dataset(variables, attrs=attrs)
