@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("lazyastro.cli.demo", "run the end-to-end out-of-core demo on synthetic data"),
     "frames": ("lazyastro.frames.cli", "image series (frame stacks): statistics and conversion"),
     "skipper": ("lazyastro.skipper.cli", "Skipper-CCD quick-look statistics (legacy image_preproc)"),
+    "gan": ("lazyastro.gan.cli", "GAN image-set statistics: power spectra, histograms, Minkowski functionals"),
 }
 SUBCOMMAND_MODULES = tuple(dict.fromkeys(mod for mod, _ in SUBCOMMANDS.values()))
 ALL = "*"

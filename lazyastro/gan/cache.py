@@ -296,7 +296,7 @@ def compute_statistics(
     *,
     batch_size: int = 16,
     statistics: str | tuple[str, ...] | list[str] = "missing",
-    mode: str = "legacy",
+    mode: str = "default",
     thresholds: Any = None,
     bins: int = 100,
     range: tuple[float, float] = (-5.0, 10.0),  # noqa: A002
@@ -318,8 +318,9 @@ def compute_statistics(
     statistics : "missing" or sequence of {"psd", "intensityhistogram", "mf2d"}
         ``"missing"`` computes what the cache lacks; names force a recompute of those
         statistics for every batch (legacy ``update-statmaker-cache.py``).
-    mode : {"legacy", "default"}
-        Kernel conventions (PSD mode and Minkowski saddle convention), recorded.
+    mode : {"default", "legacy"}
+        Kernel conventions (PSD mode and Minkowski saddle convention), recorded; ``"legacy"``
+        reproduces the legacy cache numbers.
     thresholds : array-like, optional
         Minkowski thresholds on log-normalised images (default ``linspace(-1, 1, 100)``).
     bins, range
