@@ -21,18 +21,30 @@ def _tri(u, v):
     return 0.5 * u * v, math.sqrt(u * u + v * v)
 
 
+@njit(cache=True, inline="always")
+def _recip(a, b):
+    return 1.0 / (a - b) if a != b else 0.0
+
+
 @njit(cache=True)
 def _cell(p00, p10, p11, p01, t, legacy):
+    return _cell_r(p00, p10, p11, p01, _recip(p00, p10), _recip(p10, p11), _recip(p01, p11),
+                   _recip(p00, p01), t, legacy)
+
+
+@njit(cache=True, inline="always")
+def _cell_r(p00, p10, p11, p01, r1, r2, r3, r4, t, legacy):
     pat = (p00 > t) * 1 + (p10 > t) * 2 + (p11 > t) * 4 + (p01 > t) * 8
     if pat == 0:
         return 0.0, 0.0, 0.0
     if pat == 15:
         return 1.0, 0.0, 0.0
-    # crossing fractions; only those of crossed edges are used (others may be 0/0)
-    a1 = (p00 - t) / (p00 - p10) if p00 != p10 else 0.0
-    a2 = (p10 - t) / (p10 - p11) if p10 != p11 else 0.0
-    a3 = (p01 - t) / (p01 - p11) if p01 != p11 else 0.0
-    a4 = (p00 - t) / (p00 - p01) if p00 != p01 else 0.0
+    # crossing fractions (reciprocals of the edge differences are computed once per cell);
+    # only those of crossed edges are used
+    a1 = (p00 - t) * r1
+    a2 = (p10 - t) * r2
+    a3 = (p01 - t) * r3
+    a4 = (p00 - t) * r4
     if pat == 1 or pat == 14:
         a, ln = _tri(a1, a4)
     elif pat == 2 or pat == 13:
@@ -92,7 +104,7 @@ def _nanmax(a, b):
     return a if a > b else b
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sweep(img, ts, legacy):
     """(3, n) functionals of ``img`` (float64, 2-D) at the *sorted* thresholds ``ts``."""
     h, w = img.shape
@@ -117,8 +129,14 @@ def sweep(img, ts, legacy):
                 lo = np.searchsorted(ts, mn)
                 full_from[lo] += 1
             hi = np.searchsorted(ts, mx)
+            if hi <= lo:
+                continue
+            r1 = _recip(p00, p10)
+            r2 = _recip(p10, p11)
+            r3 = _recip(p01, p11)
+            r4 = _recip(p00, p01)
             for j in range(lo, hi):
-                f, u, c = _cell(p00, p10, p11, p01, ts[j], legacy)
+                f, u, c = _cell_r(p00, p10, p11, p01, r1, r2, r3, r4, ts[j], legacy)
                 f_acc[j] += f
                 u_acc[j] += u
                 c_acc[j] += c

@@ -488,10 +488,11 @@ def _cell_functionals(xp, p00, p10, p11, p01, t, legacy: bool):
     kind = xp.asarray(_KIND)[pat]
     corner = xp.asarray(_CORNER)[pat].astype(np.intp)
     with np.errstate(divide="ignore", invalid="ignore"):
-        a1 = (p00 - t) / (p00 - p10)
-        a2 = (p10 - t) / (p10 - p11)
-        a3 = (p01 - t) / (p01 - p11)
-        a4 = (p00 - t) / (p00 - p01)
+        # crossing fractions as (corner - t) * 1 / (edge difference), the compiled form's order
+        a1 = (p00 - t) * (1.0 / (p00 - p10))
+        a2 = (p10 - t) * (1.0 / (p10 - p11))
+        a3 = (p01 - t) * (1.0 / (p01 - p11))
+        a4 = (p00 - t) * (1.0 / (p00 - p01))
         legs = ((a1, a4), (1 - a1, a2), (1 - a2, 1 - a3), (a3, 1 - a4))
         area = xp.stack([0.5 * u * v for u, v in legs])
         length = xp.stack([xp.sqrt(u * u + v * v) for u, v in legs])
