@@ -308,6 +308,7 @@ def test_raw_image(tmp_path):
     assert len(ims) == 3 and ims.dtype == np.dtype(">u2")
     np.testing.assert_array_equal(ims[2], data[2])
     np.testing.assert_array_equal(stats.sum(ims), data.sum(0))
+    ims.close()
     (tmp_path / "d.bin").write_bytes(b"\0" * 17 + data.tobytes())
     with pytest.raises(ValueError, match="Total number of bytes"):
         imageseries.open(tmp_path / "r.yml", "raw-image")

@@ -103,6 +103,11 @@ class RawImageSeriesAdapter(ImageSeriesAdapter):
         """Close the data file."""
         self.f.close()
 
+    def __del__(self):
+        f = getattr(self, "f", None)
+        if f is not None:
+            f.close()
+
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("f"), state.pop("_lock")
