@@ -1,0 +1,178 @@
+"""Benchmark: GAN image statistics (lazyastro.gan) vs a same-run baseline written like the legacy pipeline.
+
+Per statistic and image size (256x256 and 1024x1024, 100 thresholds) it prints images/s and
+peak RSS of the lazyastro kernel next to a baseline written the legacy way:
+
+- Minkowski functionals: a compiled (Numba) marching-squares pass over every cell, called
+  once per threshold and image (as the legacy pipeline calls ``minkfncts2d.MF2D``), with the
+  same per-cell formulas;
+- power spectrum: the ring-sampling PSD, one ``linspace`` ring per radius and a per-point
+  bilinear interpolation (Python loop over sample points), as the legacy ``calcSquareImagePSD``;
+- histogram: ``np.histogram(np.log10(x))`` per batch (what the legacy tool does).
+
+Then the whole statistics job (``compute_statistics``: PSD + histogram + functionals,
+batches of 16) on 1 and 2 worker threads. Each measurement runs in a fresh subprocess
+(peak RSS = ``VmHWM`` after resetting the mark); Numba compilation is warmed up (cached) first.
+
+    python benchmarks/gan_stats.py            # full table
+    python benchmarks/gan_stats.py --quick    # fewer images
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+
+SIZES = (256, 1024)
+THRESHOLDS = 100
+
+
+def _images(size: int, n: int):
+    from lazyastro.gan.simulate import simulate_set
+
+    return simulate_set(n, size, seed=7, slope=-2.8)
+
+
+_MF2D = None
+
+
+def _baseline_mf(z, ts):
+    """Legacy call pattern: one compiled pass over every cell per threshold (compiled once per process)."""
+    global _MF2D
+    import numpy as np
+
+    if _MF2D is None:
+        from numba import njit
+
+        from lazyastro.gan._mf_numba import _cell
+
+        @njit(cache=True)
+        def mf2d(img, t):
+            h, w = img.shape
+            f_ = u_ = c_ = 0.0
+            for y in range(h - 1):
+                for x in range(w - 1):
+                    f, u, c = _cell(img[y, x], img[y, x + 1], img[y + 1, x + 1], img[y + 1, x], t, True)
+                    f_ += f
+                    u_ += u
+                    c_ += c
+            return f_, u_, c_
+
+        _MF2D = mf2d
+    return np.array([_MF2D(z, float(t)) for t in ts]).T
+
+
+def _baseline_psd(image):
+    import numpy as np
+
+    psd2d = np.abs(np.fft.fftshift(np.fft.fft2(image))) ** 2
+    h, w = psd2d.shape
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+
+    def bilinear(x, y):
+        x0, y0 = int(np.floor(x)), int(np.floor(y))
+        x1, y1 = min(max(x0 + 1, 0), w - 1), min(max(y0 + 1, 0), h - 1)
+        x0, y0 = min(max(x0, 0), w - 1), min(max(y0, 0), h - 1)
+        return (psd2d[y0, x0] * (x1 - x) * (y1 - y) + psd2d[y1, x0] * (x1 - x) * (y - y0)
+                + psd2d[y0, x1] * (x - x0) * (y1 - y) + psd2d[y1, x1] * (x - x0) * (y - y0))
+
+    out = []
+    for r in range(int(min(h, w) / 2 - 1) + 1):
+        theta = np.linspace(0, 2 * np.pi, int(2 * np.pi * r + 1), endpoint=False)
+        out.append(np.mean([bilinear(cx + r * np.cos(t), cy + r * np.sin(t)) for t in theta]))
+    return np.array(out)
+
+
+def worker(case: dict) -> None:
+    import numpy as np
+
+    from lazyastro.core.memory import peak_rss, reset_peak_rss
+    from lazyastro.gan import kernels as K
+
+    size, n, stat, impl = case["size"], case["n"], case["stat"], case["impl"]
+    imgs = _images(size, n)
+    ts = np.linspace(-1, 1, THRESHOLDS)
+    ln = [float(np.log(imgs.min())), float(np.log(imgs.max()))]
+    # warm-up (compilation from the on-disk cache, FFT plans)
+    if stat == "mf2d":
+        z0 = K.log_normalise(imgs[0][:32, :32], ln)
+        (K.minkowski(z0, ts) if impl == "lazyastro" else _baseline_mf(z0, ts))
+    reset_peak_rss()
+    t0 = time.perf_counter()
+    if stat == "job":
+        import tempfile as tf
+
+        import dask
+
+        from lazyastro.gan import compute_statistics, write_imageset
+
+        d = tf.mkdtemp()
+        write_imageset(imgs, f"{d}/s.h5", lognorminfo=ln, progress=False)
+        t0 = time.perf_counter()
+        with dask.config.set(num_workers=case["workers"]):
+            compute_statistics(f"{d}/s.h5", f"{d}/c.h5", batch_size=case.get("batch", 16), mode="legacy",
+                               scheduler=case.get("scheduler", "threads"), progress=False)
+    else:
+        for im in imgs:
+            if stat == "mf2d":
+                z = K.log_normalise(im, ln)
+                K.minkowski(z, ts, convention="legacy") if impl == "lazyastro" else _baseline_mf(z, ts)
+            elif stat == "psd":
+                K.power_spectrum(im, mode="legacy") if impl == "lazyastro" else _baseline_psd(im)
+            elif stat == "psd-default":
+                K.power_spectrum(im)
+            else:
+                K.intensity_histogram(im) if impl == "lazyastro" else np.histogram(np.log10(im), 100, (-5, 10))
+    dt = time.perf_counter() - t0
+    print(json.dumps({"time": dt, "rate": n / dt, "rss": peak_rss() / 2**20}))
+
+
+def _run(case: dict) -> dict:
+    res = subprocess.run([sys.executable, __file__, "--worker", json.dumps(case)], capture_output=True, text=True)
+    if res.returncode:
+        raise SystemExit(res.stderr)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer images per case")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        worker(json.loads(args.worker))
+        return
+    with tempfile.TemporaryDirectory():
+        _run({"size": 32, "n": 1, "stat": "mf2d", "impl": "baseline"})  # compile caches
+        _run({"size": 32, "n": 1, "stat": "mf2d", "impl": "lazyastro"})
+    print("| statistic | image | images | lazyastro img/s | baseline img/s | speed-up | RSS lazyastro MiB | RSS baseline MiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for size in SIZES:
+        n = {256: 16, 1024: 4}[size] if args.quick else {256: 64, 1024: 8}[size]
+        for stat in ("mf2d", "psd", "histogram"):
+            nb = n if stat != "psd" else max(2, n // 8)  # the Python-loop PSD baseline is slow
+            a = _run({"size": size, "n": n, "stat": stat, "impl": "lazyastro"})
+            b = _run({"size": size, "n": nb, "stat": stat, "impl": "baseline"})
+            label = {"mf2d": f"Minkowski ({THRESHOLDS} thr.)", "psd": "PSD (legacy mode)", "histogram": "histogram"}[stat]
+            print(f"| {label} | {size}² | {n} | {a['rate']:.2f} | {b['rate']:.2f} | {a['rate'] / b['rate']:.1f}x "
+                  f"| {a['rss']:.0f} | {b['rss']:.0f} |", flush=True)
+        d = _run({"size": size, "n": n, "stat": "psd-default", "impl": "lazyastro"})
+        print(f"| PSD (default mode) | {size}² | {n} | {d['rate']:.2f} | | | {d['rss']:.0f} | |", flush=True)
+    print()
+    print("| whole job (compute_statistics, batches of 16) | images | 1 worker img/s | 2 workers img/s | speed-up | RSS 2 workers MiB |")
+    print("|---|---|---|---|---|---|")
+    for size in SIZES:
+        n = {256: 64, 1024: 8}[size] if args.quick else {256: 128, 1024: 32}[size]
+        batch = 16 if size == 256 else 4
+        one = _run({"size": size, "n": n, "stat": "job", "impl": "lazyastro", "workers": 1, "batch": batch})
+        two = _run({"size": size, "n": n, "stat": "job", "impl": "lazyastro", "workers": 2, "batch": batch})
+        print(f"| {size}² (batch {batch}) | {n} | {one['rate']:.2f} | {two['rate']:.2f} | "
+              f"{two['rate'] / one['rate']:.2f}x | {two['rss']:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
