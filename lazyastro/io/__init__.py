@@ -74,6 +74,25 @@ class FitsFormat(Format):
     def sniff(self, path: Path) -> bool:
         return path.is_file() and super().sniff(path)
 
+    def describe(self, path, *, hdu=None, chunks=None, dims=None):
+        """From the header only: astropy and numpy, no dask, no xarray."""
+        import math
+
+        from ..core.chunking import normalize_chunks
+        from ..core.errors import ParameterError
+        from ..core.stream import default_dims
+        from .fits import fits_layout
+        from .registry import Summary
+
+        lay = fits_layout(path, hdu)
+        dims = tuple(dims) if dims else default_dims(len(lay["shape"]))
+        if len(dims) != len(lay["shape"]):
+            raise ParameterError(f"dims {dims} do not match the {len(lay['shape'])}-D data", path)
+        chunk_shape = normalize_chunks(chunks, lay["shape"], lay["dtype"], dims)
+        nblocks = math.prod(-(-n // c) for n, c in zip(lay["shape"], chunk_shape))
+        attrs = {"header": lay["header"], "source": str(path), "format": "fits", "hdu": lay["hdu"]}
+        return Summary(dims, lay["shape"], lay["dtype"], tuple(chunk_shape), nblocks, attrs)
+
     def open_series(self, path, **options):
         # Row blocks: positioned reads make thin blocks cheap, and row bands (exact percentiles)
         # then read only the rows they need instead of whole frames.

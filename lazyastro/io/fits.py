@@ -19,10 +19,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import dask.array as da
 import numpy as np
-import xarray as xr
-from dask.base import tokenize
 
 from ..core.chunking import normalize_chunks
 from ..core.errors import (
@@ -34,7 +31,7 @@ from ..core.errors import (
     reading,
 )
 from ..core.paths import is_regular_file, require_input
-from .common import default_dims, wrap
+from ..core.stream import default_dims
 
 __all__ = ["open_fits", "to_fits", "FitsTarget", "build_header", "sniff_fits", "fits_layout", "apply_scaling"]
 
@@ -435,7 +432,7 @@ def open_fits(
     hdu: int | str | None = None,
     chunks: Any = None,
     dims: tuple[str, ...] | None = None,
-) -> xr.DataArray:
+) -> Any:
     """Open one FITS image HDU lazily as a dask-backed DataArray.
 
     ``hdu=None`` takes the first HDU with data. Dims are ``(y, x)`` for images
@@ -453,6 +450,11 @@ def open_fits(
         raise ParameterError(f"dims {dims} do not match the {len(lay['shape'])}-D data", path)
     chunk_shape = normalize_chunks(chunks, lay["shape"], lay["dtype"], dims)
     stat = Path(path).stat()
+    import dask.array as da
+    from dask.base import tokenize
+
+    from .common import wrap
+
     name = "open-fits-" + tokenize(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size, lay["hdu"], chunk_shape)
     lay_task = {k: v for k, v in lay.items() if k != "header"}
     data = da.map_blocks(
