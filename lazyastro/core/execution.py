@@ -55,10 +55,12 @@ def cluster(
     processes: bool = True,
     memory_limit: str | int | None = None,
     dashboard: bool = False,
+    set_as_default: bool = True,
 ) -> Iterator[Any]:
     """Start (or connect to) a dask.distributed cluster for the enclosed computations.
 
-    Inside the ``with`` block, :func:`lazyastro.compute` and all writers use it.
+    Inside the ``with`` block, :func:`lazyastro.compute` and all writers use it (and, with
+    ``set_as_default``, plain ``.compute()`` calls too).
 
     >>> import lazyastro, dask.array as da
     >>> with lazyastro.cluster(n_workers=2, threads_per_worker=1) as client:  # doctest: +SKIP
@@ -71,7 +73,7 @@ def cluster(
     if not address:
         _require_main_guard("lazyastro.cluster()")
     if address:
-        client = _connect(address)
+        client = _connect(address, set_as_default=set_as_default)
         local = None
     else:
         n_workers = n_workers or max(1, min(4, os.cpu_count() or 1))
@@ -93,7 +95,7 @@ def cluster(
                 memory_limit=memory_limit,
                 dashboard_address=":0" if dashboard else None,
             )
-        client = Client(local)
+        client = Client(local, set_as_default=set_as_default)
     _client_stack.append(client)
     try:
         yield client
@@ -115,12 +117,12 @@ def _require_main_guard(what: str) -> None:
         )
 
 
-def _connect(address: str, timeout: float = 10):
+def _connect(address: str, timeout: float = 10, set_as_default: bool = True):
     """A Client of a running scheduler; an unreachable address is a user error."""
     from distributed import Client
 
     try:
-        return Client(address, timeout=timeout)
+        return Client(address, timeout=timeout, set_as_default=set_as_default)
     except (OSError, TimeoutError) as exc:
         raise ParameterError(
             f"cannot reach a dask scheduler at {address} ({type(exc).__name__}); start one with "
@@ -137,7 +139,8 @@ def scheduler_session(scheduler: str | None = None) -> Iterator[str]:
     """
     name = resolve_scheduler(scheduler)
     if name == "distributed" or "://" in name:
-        with cluster(address=name if "://" in name else None):
+        # not the process-wide default: dask's global config stays as it was
+        with cluster(address=name if "://" in name else None, set_as_default=False):
             yield "client"
     else:
         yield name
@@ -205,7 +208,7 @@ def _compute(objs, scheduler, progress, desc, optimize_graph) -> tuple:
     if name == "client":
         return _compute_distributed(active_client(), objs, show, desc, optimize_graph)
     if name == "distributed" or "://" in name:
-        with cluster(address=name if "://" in name else None) as client:
+        with cluster(address=name if "://" in name else None, set_as_default=False) as client:
             return _compute_distributed(client, objs, show, desc, optimize_graph)
     sched = {"sync": "sync", "threads": "threads", "processes": "processes"}[name]
     kwargs: dict[str, Any] = {}

@@ -12,7 +12,7 @@ def dist_client():
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                        dashboard_address=":0", memory_limit="1GiB")
-    client = distributed.Client(cluster)
+    client = distributed.Client(cluster, set_as_default=False)  # never the session-wide default
     yield client
     client.close()
     cluster.close()
