@@ -220,14 +220,28 @@ class DirectHDF5Reader:
     def __getitem__(self, key) -> np.ndarray:
         from ..core.filecache import cached_fd
 
-        slices = tuple(slice(*k.indices(n)[:2]) for k, n in zip(key, self.shape)) if isinstance(key, tuple) \
-            else tuple(slice(0, n) for n in self.shape)
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (self.ndim - len(key))
+        slices, squeeze, step = [], [], []
+        for ax, (k, n) in enumerate(zip(key, self.shape)):
+            if isinstance(k, int | np.integer):  # dask fuses integer indexing into the read
+                k = int(k) + n if k < 0 else int(k)
+                slices.append(slice(k, k + 1))
+                squeeze.append(ax)
+                step.append(slice(None))
+            elif isinstance(k, slice):
+                start, stop, st = k.indices(n)
+                lo, hi = (start, max(start, stop)) if st > 0 else (stop + 1, start + 1)
+                slices.append(slice(lo, max(lo, hi)))
+                step.append(slice(None, None, st) if st > 0 else slice(None, None, st))
+            else:
+                raise IndexError(f"unsupported index {k!r} for {self.path}:{self.dataset}")
+        slices = tuple(slices)
         out = np.empty(tuple(max(0, s.stop - s.start) for s in slices), self.dtype)
-        if out.size == 0:
-            return out
-        with reading(self.path, f"dataset {self.dataset!r} {block_text(slices)}"), cached_fd(self.path) as fd:
-            self.read_into(fd, slices, out)
-        return out
+        if out.size:
+            with reading(self.path, f"dataset {self.dataset!r} {block_text(slices)}"), cached_fd(self.path) as fd:
+                self.read_into(fd, slices, out)
+        return out[tuple(step)].squeeze(axis=tuple(squeeze)) if squeeze or any(s.step for s in step) else out
 
     def read_into(self, fd: int, slices: tuple[slice, ...], out: np.ndarray) -> None:
         """Read ``slices`` (steps of 1) of the dataset into ``out`` through descriptor ``fd``."""
