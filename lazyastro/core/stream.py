@@ -386,7 +386,8 @@ def _write_task(block, target: StreamTarget, tmp: str, var_index: int, region, k
     if block.shape != expected:
         raise ParameterError(f"a block of shape {block.shape} does not fit its region {expected}")
     target.write(Path(tmp), var_index, region, block)
-    record.mark_done(key)
+    if record is not None:  # None: a write that cannot be resumed (in-memory input) keeps no marks
+        record.mark_done(key)
     return 1
 
 
@@ -511,8 +512,9 @@ def store(
         if not compute:
             return _single_writer_delayed(target, tmp, record, pending)
         return _run_single_writer(target, tmp, record, pending, scheduler, progress, desc, resumable)
+    marks = record if resumable else None
     writes = [
-        dask.delayed(_write_task, pure=False)(blk, target, str(tmp), vi, region, key, record)
+        dask.delayed(_write_task, pure=False)(blk, target, str(tmp), vi, region, key, marks)
         for vi, idx, region, key, blk in pending
     ]
     result = dask.delayed(_finish_task, pure=False)(target, str(tmp), record, *writes)
@@ -563,7 +565,7 @@ def _run_single_writer(target, tmp, record, pending, scheduler, progress, desc, 
                 part = pending[start : start + batch]
                 values = run(*[p[4] for p in part], scheduler=sched, progress=False)
                 for (vi, _idx, region, key, _blk), value in zip(part, values):
-                    _write_task(value, target, str(tmp), vi, region, key, record)
+                    _write_task(value, target, str(tmp), vi, region, key, record if resumable else None)
                 bar.update(len(part))
         return _finish_task(target, str(tmp), record)
     except BaseException as exc:
