@@ -299,13 +299,32 @@ class DirectZarrReader:
     def __getitem__(self, key) -> np.ndarray:
         key = key if isinstance(key, tuple) else (key,)
         key = key + (slice(None),) * (self.ndim - len(key))
-        if not all(isinstance(k, slice) and k.step in (None, 1) for k in key):
-            return self[(slice(None),) * self.ndim][key]
-        slices = tuple(slice(*k.indices(n)[:2]) for k, n in zip(key, self.shape))
-        slices = tuple(slice(s.start, max(s.start, s.stop)) for s in slices)
+        slices, squeeze, step = [], [], []
+        for ax, (k, n) in enumerate(zip(key, self.shape)):
+            if isinstance(k, int | np.integer):  # dask fuses integer indexing into the read
+                k = int(k) + n if k < 0 else int(k)
+                slices.append(slice(k, k + 1))
+                squeeze.append(ax)
+                step.append(slice(None))
+            elif isinstance(k, slice):  # read the covering range, then apply the step
+                start, stop, st = k.indices(n)
+                lo, hi = (start, max(start, stop)) if st > 0 else (stop + 1, start + 1)
+                slices.append(slice(lo, max(lo, hi)))
+                step.append(slice(None, None, st))
+            else:  # arrays of indices: read the whole covering box, index in memory
+                idx = np.arange(n)[k]
+                lo, hi = (int(idx.min()), int(idx.max()) + 1) if idx.size else (0, 0)
+                slices.append(slice(lo, hi))
+                step.append(idx - lo)
         out = np.empty(tuple(s.stop - s.start for s in slices), self.dtype)
-        self.read_into(slices, out)
-        return out
+        self.read_into(tuple(slices), out)
+        if any(isinstance(s, np.ndarray) for s in step):
+            for ax, s in enumerate(step):
+                if isinstance(s, np.ndarray):
+                    out = np.take(out, s, axis=ax)
+            step = [slice(None) if isinstance(s, np.ndarray) else s for s in step]
+        out = out[tuple(step)] if any(s.step not in (None, 1) for s in step) else out
+        return out.squeeze(axis=tuple(squeeze)) if squeeze else out
 
 
 def open_zarr(
