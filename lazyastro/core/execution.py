@@ -8,6 +8,7 @@ address of a running dask scheduler. ``LAZYASTRO_SCHEDULER`` sets the default.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 from collections.abc import Iterator
@@ -218,7 +219,11 @@ def _compute(objs, scheduler, progress, desc, optimize_graph) -> tuple:
     with cm:
         try:
             return dask.compute(*objs, scheduler=sched, optimize_graph=optimize_graph, **kwargs)
-        except BrokenProcessPool:
+        except (BrokenProcessPool, OSError) as exc:
+            if sched != "processes" or (isinstance(exc, OSError) and not isinstance(exc, BrokenProcessPool)
+                                        and exc.errno != errno.EBADF):
+                raise
+            # the pool broke (its children died, or their pipes closed while they started)
             _reset_process_pool()
             main = sys.modules.get("__main__")
             if getattr(main, "__file__", None) and getattr(main, "__spec__", None) is None:
