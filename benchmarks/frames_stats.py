@@ -57,7 +57,7 @@ def _load() -> str:
 def zarr_rows(frames: int, size: int, budget: str, threads: int) -> int:
     """Zarr chunk rows: the power of two at most the median's band height (bands then read whole chunks)."""
     from lazyastro.core.config import parse_bytes
-    from lazyastro.frames.stats import band_rows
+    from lazyastro.frames.reductions import band_rows
 
     rows = band_rows(frames, size, size, 2, budget=parse_bytes(budget), workers=threads)
     return 1 << (max(1, rows).bit_length() - 1)

@@ -36,13 +36,14 @@ _LAZY = {
     **dict.fromkeys(
         ("average", "compute_stats", "max", "mean", "median", "min", "nanmax", "nanmean", "nanmedian",
          "nanmin", "nanpercentile", "nanstd", "nansum", "percentile", "stat_by_name", "std", "sum"),
-        "stats",
+        "reductions",
     ),
+    "stats": "dataset", "parse_stat_list": "dataset",
 }
 _ALIASES = {"open": "open_series", "write": "write_series"}
 
 __all__ = [
-    "open", "write", "open_series", "write_series", "detect_series_format", "as_series", "from_array",
+    "open", "write", "stats", "open_series", "write_series", "detect_series_format", "as_series", "from_array",
     "to_series", "open_hexrd_hdf5", "write_hexrd_hdf5", "open_frame_cache", "open_npz_cache",
     "open_fch5_cache", "open_yml_cache", "write_frame_cache", "open_image_files", "open_fits_files",
     "dark", "flip", "rectangle", "frame_list", "process",

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import xarray as xr
 
 from ..core.errors import ParameterError
+from .reductions import stat_by_name
 from .series import as_series
-from .stats import stat_by_name
 
 __all__ = ["stats", "stat_variable_name", "parse_stat_list"]
 

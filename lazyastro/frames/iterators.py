@@ -22,7 +22,8 @@ import numpy as np
 from ..core.config import memory_budget
 from ..core.errors import ParameterError
 from ..core.execution import compute
-from . import kernels, stats
+from . import kernels
+from . import reductions as stats
 from .series import as_series
 
 __all__ = ["max_iter", "min_iter", "sum_iter", "average_iter", "mean_iter", "percentile_iter",

@@ -156,9 +156,9 @@ def test_fold_stats_leave_the_input_alone_and_match_numpy(int_series, chunks):
 
 
 def test_fold_groups_and_band_kernel_with_thin_pieces():
-    assert lf.stats.fold_groups(10, 1, workers=4) == 4
-    assert lf.stats.fold_groups(10, 3, workers=4) == 2
-    assert lf.stats.fold_groups(3, 1, workers=8) == 3
+    assert lf.reductions.fold_groups(10, 1, workers=4) == 4
+    assert lf.reductions.fold_groups(10, 3, workers=4) == 2
+    assert lf.reductions.fold_groups(3, 1, workers=8) == 3
     rng = np.random.default_rng(3)
     a = rng.integers(0, 50, size=(70, 3, 5)).astype("u2")
     pieces = [a[i : i + 1] for i in range(70)]

@@ -68,7 +68,7 @@ def test_band_rows_follow_budget():
     with set_options(memory_budget=2**30):
         big = lf.median(a).attrs["band_rows"]
     assert small < big == 64
-    assert lf.stats.band_rows(200, 2048, 2048, 2, budget=512 * 2**20, workers=2) == 72
+    assert lf.reductions.band_rows(200, 2048, 2048, 2, budget=512 * 2**20, workers=2) == 72
 
 
 def test_band_reads_do_not_share_source_reads():

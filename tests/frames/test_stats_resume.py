@@ -100,3 +100,16 @@ def test_frames_stats_refuses_an_existing_output_before_computing(tmp_path, cube
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 1 and "already exists" in res.stderr and res.stderr.count("\n") == 1
     assert out.read_bytes() == b"user data" and time.time() - t0 < 60
+
+
+def test_frames_stats_is_the_lazy_dataset_function(cube):
+    import xarray as xr
+
+    import lazyastro.frames as lf
+    import lazyastro.frames.reductions  # noqa: F401  (the module of the single statistics)
+
+    src, data = cube
+    ds = lf.stats(lf.open(src), "max,median,percentile:90")
+    assert isinstance(ds, xr.Dataset) and list(ds.data_vars) == ["max", "median", "percentile_90"]
+    assert ds.attrs["header"]["OBJECT"] == "resume test" and ds.attrs["nframes"] == 12
+    np.testing.assert_array_equal(ds["median"].values, np.median(data, axis=0).astype("f4"))

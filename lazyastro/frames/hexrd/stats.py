@@ -33,7 +33,7 @@ import numpy as np
 
 from ...core.execution import compute, resolve_scheduler
 from .. import iterators as _it
-from .. import stats as _st
+from .. import reductions as _st
 from ._bridge import is_local_only, to_dataarray
 
 __all__ = ["max", "min", "sum", "average", "percentile", "median", "max_iter", "min_iter", "sum_iter",
