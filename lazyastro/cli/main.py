@@ -71,6 +71,16 @@ def _command_of(argv: Sequence[str]) -> str | None:
     return None
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (``lazyastro: error: argument --x: ...``), exit 2.
+
+    Subcommand parsers are made of the same class, so every option error is one line.
+    """
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser(command: str | None = ALL) -> argparse.ArgumentParser:
     """The ``lazyastro`` parser.
 
@@ -84,7 +94,7 @@ def build_parser(command: str | None = ALL) -> argparse.ArgumentParser:
     -------
     argparse.ArgumentParser
     """
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="lazyastro",
         description="Lazy, chunked, out-of-core astronomical image analysis.",
     )
