@@ -39,6 +39,7 @@ import builtins
 import os
 import shutil
 import tempfile
+import uuid
 from dataclasses import dataclass
 
 import dask.array as da
@@ -384,7 +385,10 @@ def _spill_graph(data: da.Array, rows: int, token: str, opts: dict, spill_dir: s
         for h in _split(c, rows):
             ty.append(ty[-1] + h)
     tx = tuple(int(v) for v in np.cumsum((0,) + data.chunks[2]))
-    tiles = _Tiles(os.path.join(parent, f"lazyastro-spill-{token}"), tuple(ty), tx, nf, data.dtype.str)
+    # a directory of its own per graph (two runs of the same job must not share tiles); the
+    # task names stay deterministic (they come from ``token``, not from the directory)
+    root = os.path.join(parent, f"lazyastro-spill-{token}-{uuid.uuid4().hex[:12]}")
+    tiles = _Tiles(root, tuple(ty), tx, nf, data.dtype.str)
     nfb, nyb, nxb = (len(c) for c in data.chunks)
     # pass 1: every block written once into its tiles (the read is fused into this task)
     marks = data.map_blocks(_spill_block, tiles=tiles, chunks=((1,) * nfb, (1,) * nyb, (1,) * nxb),
@@ -439,10 +443,10 @@ def _spill_tile(marks, tiles: _Tiles, t: int, q, nan, method, out_dtype, block_i
 def _create(root: str, path: str) -> int:
     """Open a tile for writing, making the directory (the last tile of a row may just have removed it)."""
     for _ in range(100):
-        os.makedirs(root, exist_ok=True)
         try:
+            os.makedirs(root, exist_ok=True)
             return os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-        except FileNotFoundError:
+        except (FileNotFoundError, FileExistsError):  # removed by a finishing tile meanwhile
             continue
     raise OSError(f"{root}: cannot create temporary tiles")
 
