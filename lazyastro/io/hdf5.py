@@ -30,7 +30,7 @@ from ..core.errors import (
 )
 from ..core.metadata import json_attrs
 from ..core.paths import require_input
-from .common import default_dims, wrap
+from .common import covering_box, default_dims, finish_box, wrap
 
 __all__ = ["open_hdf5", "to_hdf5", "sniff_hdf5", "hdf5_compression", "open_h5file", "storage_layout",
            "DirectHDF5Reader"]
@@ -220,28 +220,12 @@ class DirectHDF5Reader:
     def __getitem__(self, key) -> np.ndarray:
         from ..core.filecache import cached_fd
 
-        key = key if isinstance(key, tuple) else (key,)
-        key = key + (slice(None),) * (self.ndim - len(key))
-        slices, squeeze, step = [], [], []
-        for ax, (k, n) in enumerate(zip(key, self.shape)):
-            if isinstance(k, int | np.integer):  # dask fuses integer indexing into the read
-                k = int(k) + n if k < 0 else int(k)
-                slices.append(slice(k, k + 1))
-                squeeze.append(ax)
-                step.append(slice(None))
-            elif isinstance(k, slice):
-                start, stop, st = k.indices(n)
-                lo, hi = (start, max(start, stop)) if st > 0 else (stop + 1, start + 1)
-                slices.append(slice(lo, max(lo, hi)))
-                step.append(slice(None, None, st) if st > 0 else slice(None, None, st))
-            else:
-                raise IndexError(f"unsupported index {k!r} for {self.path}:{self.dataset}")
-        slices = tuple(slices)
-        out = np.empty(tuple(max(0, s.stop - s.start) for s in slices), self.dtype)
+        box, post = covering_box(key, self.shape)
+        out = np.empty(tuple(s.stop - s.start for s in box), self.dtype)
         if out.size:
-            with reading(self.path, f"dataset {self.dataset!r} {block_text(slices)}"), cached_fd(self.path) as fd:
-                self.read_into(fd, slices, out)
-        return out[tuple(step)].squeeze(axis=tuple(squeeze)) if squeeze or any(s.step for s in step) else out
+            with reading(self.path, f"dataset {self.dataset!r} {block_text(box)}"), cached_fd(self.path) as fd:
+                self.read_into(fd, box, out)
+        return finish_box(out, post)
 
     def read_into(self, fd: int, slices: tuple[slice, ...], out: np.ndarray) -> None:
         """Read ``slices`` (steps of 1) of the dataset into ``out`` through descriptor ``fd``."""

@@ -31,7 +31,7 @@ from ..core.errors import (
     reading,
 )
 from ..core.paths import is_regular_file, require_input
-from .common import default_dims, wrap
+from .common import covering_box, default_dims, finish_box, wrap
 
 __all__ = ["open_zarr", "open_zarr_array", "to_zarr", "ZarrTarget", "sniff_zarr", "make_codecs", "direct_layout",
            "DirectZarrReader", "check_chunk_bytes"]
@@ -297,34 +297,10 @@ class DirectZarrReader:
                 dst[...] = chunk[tuple(slice(a - i * c, b - i * c) for a, b, i, c in zip(lo, hi, idx, chunks))]
 
     def __getitem__(self, key) -> np.ndarray:
-        key = key if isinstance(key, tuple) else (key,)
-        key = key + (slice(None),) * (self.ndim - len(key))
-        slices, squeeze, step = [], [], []
-        for ax, (k, n) in enumerate(zip(key, self.shape)):
-            if isinstance(k, int | np.integer):  # dask fuses integer indexing into the read
-                k = int(k) + n if k < 0 else int(k)
-                slices.append(slice(k, k + 1))
-                squeeze.append(ax)
-                step.append(slice(None))
-            elif isinstance(k, slice):  # read the covering range, then apply the step
-                start, stop, st = k.indices(n)
-                lo, hi = (start, max(start, stop)) if st > 0 else (stop + 1, start + 1)
-                slices.append(slice(lo, max(lo, hi)))
-                step.append(slice(None, None, st))
-            else:  # arrays of indices: read the whole covering box, index in memory
-                idx = np.arange(n)[k]
-                lo, hi = (int(idx.min()), int(idx.max()) + 1) if idx.size else (0, 0)
-                slices.append(slice(lo, hi))
-                step.append(idx - lo)
-        out = np.empty(tuple(s.stop - s.start for s in slices), self.dtype)
-        self.read_into(tuple(slices), out)
-        if any(isinstance(s, np.ndarray) for s in step):
-            for ax, s in enumerate(step):
-                if isinstance(s, np.ndarray):
-                    out = np.take(out, s, axis=ax)
-            step = [slice(None) if isinstance(s, np.ndarray) else s for s in step]
-        out = out[tuple(step)] if any(s.step not in (None, 1) for s in step) else out
-        return out.squeeze(axis=tuple(squeeze)) if squeeze else out
+        box, post = covering_box(key, self.shape)
+        out = np.empty(tuple(s.stop - s.start for s in box), self.dtype)
+        self.read_into(box, out)
+        return finish_box(out, post)
 
 
 def open_zarr(
