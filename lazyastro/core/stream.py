@@ -322,10 +322,6 @@ def output_error(exc: BaseException, path: Path, resumable: bool) -> LazyAstroEr
 # --------------------------------------------------------------------------- driver
 
 
-def _is_directory_store(path: Path) -> bool:
-    return path.is_dir() and any((path / n).exists() for n in ("zarr.json", ".zarray", ".zgroup"))
-
-
 def check_target_path(target: StreamTarget, overwrite: bool) -> None:
     """Refuse an existing output unless ``overwrite``; even then, replace only our own kind of output."""
     path = target.path

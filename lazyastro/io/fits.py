@@ -341,18 +341,6 @@ def _naxis(header) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _run_axis(shape: tuple[int, ...], slices: tuple[slice, ...]) -> int:
-    """Number of leading axes that index contiguous byte runs of a block.
-
-    Axes from the returned one onwards form one contiguous run of a C-ordered
-    file: the block covers them whole, except possibly the first of them.
-    """
-    k = len(shape)
-    while k > 0 and slices[k - 1].stop - slices[k - 1].start == shape[k - 1]:
-        k -= 1
-    return max(k - 1, 0)
-
-
 def apply_scaling(raw: np.ndarray, lay: dict) -> np.ndarray:
     """Raw FITS values -> physical values, as astropy computes them.
 
