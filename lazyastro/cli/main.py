@@ -27,6 +27,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "frames": ("lazyastro.frames.cli", "image series (frame stacks): statistics and conversion"),
     "skipper": ("lazyastro.skipper.cli", "Skipper-CCD quick-look statistics (legacy image_preproc)"),
     "gan": ("lazyastro.gan.cli", "GAN image-set statistics: power spectra, histograms, Minkowski functionals"),
+    "sgan": ("lazyastro.sgan.cli", "generative deep fields: Spatial GAN training, generation, tessellation"),
+    "dre": ("lazyastro.dre.cli", "DRE galaxy fitting: extraction, PSF, cutouts, model cubes, chi^2 fit"),
 }
 SUBCOMMAND_MODULES = tuple(dict.fromkeys(mod for mod, _ in SUBCOMMANDS.values()))
 ALL = "*"

@@ -1,0 +1,44 @@
+"""DRE: elliptical-galaxy fitting against a cube of PSF-convolved Sérsic models.
+
+Pipeline: image -> source extraction -> PSF -> cutouts -> chi^2 fit -> summary, chi cubes, mosaics.
+``sep`` and ``photutils`` come with the ``lazyastro[dre]`` extra (the embedded fallbacks for
+SExtractor and PSFEx). Importing this package is cheap: modules load on first use of a name.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = [
+    "make_models", "open_models", "write_models", "default_grid",
+    "convolve",
+    "read_psf", "run_psfex", "empirical_psf",
+    "sextract",
+    "make_cuts", "open_cuts",
+    "simulate_field",
+    "chi2", "parameters",
+    "fit", "run",
+]
+
+_LAZY = {
+    "make_models": ".models", "open_models": ".models", "write_models": ".models", "default_grid": ".models",
+    "convolve": ".convolve",
+    "read_psf": ".psf", "run_psfex": ".psf", "empirical_psf": ".psf",
+    "sextract": ".sextract",
+    "make_cuts": ".cuts", "open_cuts": ".cuts",
+    "simulate_field": ".simulate",
+    "chi2": ".chi2", "parameters": ".parameters",
+    "fit": ".pipeline", "run": ".pipeline",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,43 @@
+"""Generative deep fields: a Spatial GAN (XDF-GAN) that makes survey images of any size.
+
+Keras 3 and TensorFlow come with the ``lazyastro[gan]`` extra; importing this package is cheap
+and needs neither: modules load on first use of a name.
+
+- :func:`build_generator`, :func:`build_discriminator`, :func:`load_model`: the reference
+  architecture (configurable) and generator files with their normalisation metadata.
+- :func:`preprocess`, :func:`train`: per-band clipping/normalisation and RaSGAN training.
+- :func:`receptive_field`: the noise halo a generator needs, computed from its layers.
+- :func:`noise_field`, :func:`generate`, :func:`tessellate`: seeded noise and (tiled) generation,
+  lazy, seam-free and resumable.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = [
+    "build_generator", "build_discriminator", "rasgan_losses", "load_model", "save_model", "SGANModel",
+    "builtin_model_path",
+    "preprocess", "train",
+    "receptive_field", "noise_field", "generate", "tessellate",
+]
+
+_LAZY = {
+    "build_generator": ".model", "build_discriminator": ".model", "rasgan_losses": ".model",
+    "load_model": ".model", "save_model": ".model", "SGANModel": ".model", "builtin_model_path": ".model",
+    "preprocess": ".preprocess", "train": ".train",
+    "receptive_field": ".receptive", "noise_field": ".noise", "generate": ".generate",
+    "tessellate": ".tessellate",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
