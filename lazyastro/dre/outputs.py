@@ -559,7 +559,7 @@ def write_mosaic(directory: str | os.PathLike, tile: str, key: str, obj: np.ndar
     path = out / f"{tile}_{key}_mosaic.fits"
     tmp = partial_path(path)
     hdu = fits.ImageHDU(image, name="MOSAIC")
-    hdu.header["ORIENT"] = (orientation, "cut: panels as cut; legacy: each panel transposed")
+    hdu.header["ORIENT"] = (orientation, "cut: as cut; legacy: panels transposed")
     hdu.header["PANELS"] = ("data,mask*F/N,model*F/Fm,residual", "in order")
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)
     os.replace(tmp, path)
