@@ -2,7 +2,9 @@
 
 Importing this package is cheap: kernels, graphs, I/O and plots load on first use of a name.
 A function given a 2-D array computes at once (numpy or CuPy); given a DataArray
-``(image, y, x)`` it returns a lazy DataArray.
+``(image, y, x)`` it returns a lazy DataArray. Image generation from a Keras generator
+(:func:`generate_images`, :func:`gan_histograms`) needs the ``lazyastro[gan]`` extra; nothing
+else here imports Keras or TensorFlow.
 
 >>> import numpy as np
 >>> from lazyastro import gan
@@ -19,6 +21,7 @@ __all__ = [
     "k_to_ell", "log_normalise", "denormalise", "denormalise_log10", "Histogram",
     "open_imageset", "write_imageset", "denormprep", "split_at", "odd_even", "ImageSetFormat",
     "StatCache", "compute_statistics", "aggregate", "ks_tests",
+    "load_generator", "generate_images", "gan_histograms", "open_gan_histograms", "latent_noise",
 ]
 
 _LAZY = {
@@ -30,6 +33,8 @@ _LAZY = {
     "split_at": ".imageset", "odd_even": ".imageset", "ImageSetFormat": ".formats",
     "StatCache": ".cache", "compute_statistics": ".cache", "aggregate": ".cache",
     "ks_tests": ".cache",
+    "load_generator": ".generate", "generate_images": ".generate", "gan_histograms": ".generate",
+    "open_gan_histograms": ".generate", "latent_noise": ".generate",
 }
 
 

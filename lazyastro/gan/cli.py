@@ -7,6 +7,10 @@ Subcommands mirror the legacy scripts::
     lazyastro gan split-at real.h5 99 first.h5 second.h5
     lazyastro gan odd-even real.h5 even.h5 odd.h5
     lazyastro gan plot real-cache.h5 gan-cache.h5 --out plots/
+    lazyastro gan generate generator.keras gan.h5 --n 1000 --seed 1 --batch-size 16 --like real.h5
+    lazyastro gan histograms generator.keras hists.h5 --sets 10 --images-per-set 100 --like real.h5
+
+``generate`` and ``histograms`` run a Keras 3 generator (the ``lazyastro[gan]`` extra).
 """
 
 from __future__ import annotations
@@ -64,6 +68,50 @@ def _plot(args) -> int:
     for p in plot_all(caches, args.out, k_to_ell=args.k_to_ell, kvalues=kvalues, suffix=f".{args.format}"):
         print(p)
     return 0
+
+
+def _gan_source(args) -> dict:
+    from ..core.errors import ParameterError
+
+    if (args.like is None) == (args.lognorminfo is None):
+        raise ParameterError("give --like REAL (the real image set) or --lognorminfo LMIN,LMAX: the generator's "
+                             "output is de-normalised with the real set's constants")
+    return {"like": args.like, "lognorminfo": args.lognorminfo}
+
+
+def _generate(args) -> int:
+    from ..core.random import check_seed
+    from .generate import generate_images
+
+    seed = check_seed(args.seed)
+    path = generate_images(args.model, args.n, seed=seed, batch_size=args.batch_size, out=args.out,
+                           channel=args.channel, dtype="float32" if args.float32 else "float64",
+                           legacy=args.legacy, overwrite=args.overwrite, **_gan_source(args))
+    print(f"{path}: {args.n} images from {args.model} (seed {seed})")
+    return 0
+
+
+def _histograms(args) -> int:
+    from ..core.random import check_seed
+    from .generate import gan_histograms
+
+    seed = check_seed(args.seed)
+    lo, hi = args.range
+    path = gan_histograms(args.model, args.out, n_sets=args.sets, images_per_set=args.images_per_set,
+                          range=(lo, hi), bins=args.bins, seed=seed, batch_size=args.batch_size,
+                          channel=args.channel, overwrite=args.overwrite, **_gan_source(args))
+    print(f"{path}: {args.sets} histograms of {args.images_per_set} images from {args.model} (seed {seed})")
+    return 0
+
+
+def _range(text: str) -> list[float]:
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOWER,UPPER, got {text!r}") from None
+    if len(vals) != 2 or not vals[1] > vals[0]:
+        raise argparse.ArgumentTypeError(f"expected LOWER,UPPER with LOWER < UPPER, got {text!r}")
+    return vals
 
 
 def _lognorm(text: str) -> list[float]:
@@ -130,4 +178,38 @@ def register(subparsers) -> argparse.ArgumentParser:
     pl.add_argument("--k-to-ell", type=float, default=18.0, help="ell per k (360 / field width in deg; 18)")
     pl.add_argument("--format", choices=("png", "pdf"), default="png")
     pl.set_defaults(func=_plot)
+
+    def generator_options(q):
+        q.add_argument("model", help="the generator, a Keras 3 .keras file (loaded with safe_mode)")
+        q.add_argument("out")
+        q.add_argument("--like", default=None, metavar="REAL",
+                       help="the real image set whose lognorminfo de-normalises the output (only read)")
+        q.add_argument("--lognorminfo", type=_lognorm, default=None, metavar="LMIN,LMAX",
+                       help="the constants instead of --like (write --lognorminfo=-3.2,5.1 when LMIN < 0)")
+        q.add_argument("--seed", type=int_option(min=0), default=None,
+                       help="seed of the latent noise (default: a fresh one, printed and stored)")
+        q.add_argument("--batch-size", type=int_option(min=1), default=16,
+                       help="images per generator call (default 16; the noise does not depend on it)")
+        q.add_argument("--channel", type=int_option(min=0), default=0, help="output channel (default 0)")
+        q.add_argument("--overwrite", action="store_true")
+
+    g = sub.add_parser("generate", help="N images from a Keras generator, de-normalised, as an image set",
+                       description="Legacy gen_GAN_images.py: seeded latent noise, batched, de-normalised "
+                       "with the real set's lognorminfo, streamed to an image set (HDF5 legacy layout or .zarr).")
+    generator_options(g)
+    g.add_argument("--n", type=int_option(min=1), required=True, help="number of images")
+    g.add_argument("--float32", action="store_true", help="store float32 pixels (default float64)")
+    g.add_argument("--legacy", action="store_true", help="musigmainfo with the legacy sigma formula")
+    g.set_defaults(func=_generate)
+
+    h = sub.add_parser("histograms", help="log10-intensity histograms of many generated sets",
+                       description="Legacy gen_GAN_intensity_histograms.py: SETS sets of IMAGES_PER_SET generated "
+                       "images, one summed log10-pixel histogram per set (binedges, imagesize, datasize).")
+    generator_options(h)
+    h.add_argument("--sets", type=int_option(min=1), required=True, help="number of sets")
+    h.add_argument("--images-per-set", type=int_option(min=1), required=True)
+    h.add_argument("--range", type=_range, default=[-5.0, 10.0], metavar="LOWER,UPPER",
+                   help="histogram range in log10 units (default -5,10; write --range=-5,10)")
+    h.add_argument("--bins", type=int_option(min=1), default=100, help="number of bins (default 100)")
+    h.set_defaults(func=_histograms)
     return p
