@@ -503,21 +503,37 @@ def mosaic_image(panels: np.ndarray, *, orientation: str = "cut") -> np.ndarray:
 
 
 def _png(path: Path, panels: np.ndarray, orientation: str, title: str) -> None:
+    """Four labelled panels: data and model on one asinh stretch, the mask on its own, the residual
+    on a symmetric asinh stretch set by the residual inside the mask."""
     from matplotlib.figure import Figure
 
     show = [p.T if orientation == "legacy" else p for p in panels]
     data = panels[0][np.isfinite(panels[0])]
-    lo, hi = (np.percentile(data, [1.0, 99.7]) if data.size else (0.0, 1.0))
-    if not hi > lo:
-        hi = lo + 1.0
-    res = panels[3][np.isfinite(panels[3])]
-    rmax = float(np.percentile(np.abs(res), 99.5)) if res.size else 1.0
+    inside = panels[1] > 0
+    if data.size:
+        med = float(np.median(data))
+        noise = 1.4826 * float(np.median(np.abs(data - med))) or 1e-3 * float(np.abs(data).max() or 1.0)
+    else:
+        noise = 1.0
+    peak = float(np.nanmax(panels[0])) if data.size else 1.0
+
+    def stretch(x):
+        return np.arcsinh(np.asarray(x, float) / (3.0 * noise))
+
+    lo, hi = stretch(-2.0 * noise), stretch(max(peak, 5.0 * noise))
+    res = panels[3][inside & np.isfinite(panels[3])]
+    rmax = float(stretch(np.percentile(np.abs(res), 99.0))) if res.size else 1.0
     rmax = rmax if rmax > 0 else 1.0
     fig = Figure(figsize=(10, 2.9), dpi=80)
     axes = fig.subplots(1, 4)
     names = ("data", "mask x F/N", "model x F/F_model", "residual")
-    for ax, img, name, i in zip(axes, show, names, range(4)):
-        kw = dict(cmap="RdBu_r", vmin=-rmax, vmax=rmax) if i == 3 else dict(cmap="magma", vmin=lo, vmax=hi)
+    for i, (ax, img, name) in enumerate(zip(axes, show, names)):
+        if i == 1:
+            kw = dict(cmap="gray", vmin=0.0, vmax=float(np.nanmax(img)) or 1.0)
+        elif i == 3:
+            img, kw = stretch(img), dict(cmap="RdBu_r", vmin=-rmax, vmax=rmax)
+        else:
+            img, kw = stretch(img), dict(cmap="magma", vmin=lo, vmax=hi)
         ax.imshow(img, origin="lower", interpolation="nearest", **kw)
         ax.set_title(name, fontsize=9)
         ax.set_xticks([])
