@@ -502,10 +502,15 @@ def mosaic_image(panels: np.ndarray, *, orientation: str = "cut") -> np.ndarray:
     raise ParameterError(f"mosaic orientation must be 'cut' or 'legacy', got {orientation!r}")
 
 
-def _png(path: Path, panels: np.ndarray, orientation: str, title: str) -> None:
-    """Four labelled panels: data and model on one asinh stretch, the mask on its own, the residual
-    on a symmetric asinh stretch set by the residual inside the mask."""
-    from matplotlib.figure import Figure
+def _png(path: Path, panels: np.ndarray, orientation: str, title: str, *, zoom: int = 2) -> None:
+    """Four labelled panels as one PNG (colour-mapped arrays and Pillow; no figure: ~10 ms each).
+
+    Data and model share one asinh stretch (set by the data's noise and peak), the mask has its
+    own grey scale, the residual a symmetric asinh stretch set by the residual inside the mask.
+    Row 0 is at the bottom, as in ``imshow(origin="lower")``.
+    """
+    from matplotlib import colormaps
+    from PIL import Image, ImageDraw
 
     show = [p.T if orientation == "legacy" else p for p in panels]
     data = panels[0][np.isfinite(panels[0])]
@@ -520,27 +525,34 @@ def _png(path: Path, panels: np.ndarray, orientation: str, title: str) -> None:
     def stretch(x):
         return np.arcsinh(np.asarray(x, float) / (3.0 * noise))
 
-    lo, hi = stretch(-2.0 * noise), stretch(max(peak, 5.0 * noise))
+    lo, hi = float(stretch(-2.0 * noise)), float(stretch(max(peak, 5.0 * noise)))
     res = panels[3][inside & np.isfinite(panels[3])]
     rmax = float(stretch(np.percentile(np.abs(res), 99.0))) if res.size else 1.0
     rmax = rmax if rmax > 0 else 1.0
-    fig = Figure(figsize=(10, 2.9), dpi=80)
-    axes = fig.subplots(1, 4)
-    names = ("data", "mask x F/N", "model x F/F_model", "residual")
-    for i, (ax, img, name) in enumerate(zip(axes, show, names)):
+    tiles = []
+    for i, img in enumerate(show):
         if i == 1:
-            kw = dict(cmap="gray", vmin=0.0, vmax=float(np.nanmax(img)) or 1.0)
+            top = float(np.nanmax(img)) or 1.0
+            norm, cmap = np.asarray(img, float) / top, "gray"
         elif i == 3:
-            img, kw = stretch(img), dict(cmap="RdBu_r", vmin=-rmax, vmax=rmax)
+            norm, cmap = (stretch(img) + rmax) / (2 * rmax), "RdBu_r"
         else:
-            img, kw = stretch(img), dict(cmap="magma", vmin=lo, vmax=hi)
-        ax.imshow(img, origin="lower", interpolation="nearest", **kw)
-        ax.set_title(name, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(title, fontsize=10)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.82, wspace=0.04)
-    fig.savefig(path, format="png")
+            norm, cmap = (stretch(img) - lo) / (hi - lo), "magma"
+        rgb = colormaps[cmap](np.clip(np.nan_to_num(norm, nan=0.0), 0, 1)[::-1], bytes=True)[..., :3]
+        tiles.append(np.kron(rgb, np.ones((zoom, zoom, 1), np.uint8)))
+    gap, head = 6, 34
+    h, w = tiles[0].shape[:2]
+    canvas = np.full((h + head + gap, 4 * w + 5 * gap, 3), 255, np.uint8)
+    for i, t in enumerate(tiles):
+        x0 = gap + i * (w + gap)
+        canvas[head : head + h, x0 : x0 + w] = t
+    im = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(im)
+    draw.text((gap, 3), title, fill=(0, 0, 0))
+    names = ("data", "mask x F/N", "model x F/F_model", "residual")
+    for i, name in enumerate(names):
+        draw.text((gap + i * (w + gap) + 4, 18), name, fill=(0, 0, 0))
+    im.save(path, format="PNG")
 
 
 def write_mosaic(directory: str | os.PathLike, tile: str, key: str, obj: np.ndarray, mask: np.ndarray,
