@@ -549,6 +549,25 @@ def _make_psf(sx: dict, psf_dir: Path, *, engine_used: str) -> Path:
     return Path(make_psf(sx["catalog"], psf_dir, engine=engine))
 
 
+def _fresh(outputs_: Any, inputs: Any) -> bool:
+    """True when every output exists and is newer than every input (make's rule)."""
+    outs = [Path(p) for p in outputs_]
+    if not outs or not all(p.is_file() for p in outs):
+        return False
+    newest_in = max((Path(p).stat().st_mtime_ns for p in inputs), default=0)
+    return min(p.stat().st_mtime_ns for p in outs) >= newest_in
+
+
+def _cut_params(path: Path) -> dict:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return {k: float(f.attrs[k]) for k in ("margin", "max_stellarity")}
+    except (OSError, KeyError, ValueError, TypeError):
+        return {}
+
+
 def _engine_used(engine: str) -> str:
     import shutil
 
@@ -608,7 +627,7 @@ def run(tiles_dir: str | os.PathLike, *, workdir: str | os.PathLike | None = Non
     lazyastro.core.errors.InputNotFoundError: .../Tiles: no such tiles directory
     """
     from .cuts import make_cuts
-    from .sextract import sextract
+    from .sextract import product_paths, sextract
 
     tiles_dir = Path(tiles_dir)
     tiles = _tiles(tiles_dir)
@@ -621,8 +640,11 @@ def run(tiles_dir: str | os.PathLike, *, workdir: str | os.PathLike | None = Non
     for tile in tiles:
         name = _image_stem(tile)
         t0 = time.perf_counter()
-        sx = sextract(tile, root / "Sextracted", engine=used, subdir=True)
-        sx = {k: str(v) for k, v in dict(sx).items()}
+        products = product_paths(root / "Sextracted", name, subdir=True)
+        if _fresh(products.values(), [tile]):
+            sx = products  # a rerun (e.g. after an interruption) keeps what is done and newer than its inputs
+        else:
+            sx = {k: str(v) for k, v in dict(sextract(tile, root / "Sextracted", engine=used, subdir=True)).items()}
         if psf is not None:
             tile_psf = Path(psf)
             if tile_psf.is_dir():
@@ -632,9 +654,14 @@ def run(tiles_dir: str | os.PathLike, *, workdir: str | os.PathLike | None = Non
                     continue
                 tile_psf = found
         else:
-            tile_psf = _make_psf(sx, root / "PSF", engine_used=used)
-        cuts = make_cuts(tile, root / "Sextracted" / name, root / "Cuts" / f"{name}_cuts.h5", margin=margin,
-                         max_stellarity=max_stellarity, compression=compression)
+            tile_psf = root / "PSF" / f"{name}.psf"
+            if not _fresh([tile_psf], [sx["catalog"]]):
+                tile_psf = _make_psf(sx, root / "PSF", engine_used=used)
+        cuts = root / "Cuts" / f"{name}_cuts.h5"
+        if not (_fresh([cuts], [tile, *sx.values()])
+                and _cut_params(cuts) == {"margin": float(margin), "max_stellarity": float(max_stellarity)}):
+            make_cuts(tile, root / "Sextracted", cuts, margin=margin, max_stellarity=max_stellarity,
+                      compression=compression)
         prep = time.perf_counter() - t0
         results = fit_tiles(cuts, models=models, psf=tile_psf, chi_dir=root / "Chi", summary_dir=root / "Summary",
                             catalogs=root / "Sextracted", mosaics=root / "Mosaics" if mosaics else None,
