@@ -286,11 +286,21 @@ def _extra_variables(chi) -> dict:
 
 
 def _drop_outputs(*paths: Path) -> None:
+    """Remove the unfinished output (and record) of a failed fit; tasks still running may add files."""
+    import shutil
+
     from ..core.stream import record_path
 
     for p in paths:
-        remove_path(partial_path(p))
-        remove_path(record_path(p))
+        for q in (partial_path(p), record_path(p)):
+            for _ in range(50):
+                if not (q.exists() or q.is_symlink()):
+                    break
+                try:
+                    remove_path(q)
+                except OSError:
+                    shutil.rmtree(q, ignore_errors=True)
+                    time.sleep(0.05)
 
 
 def _fit_one(cuts_path: Path, cuts, conv, conv_id: str, psf: np.ndarray, catalog, *, name: str, chi_dir: Path,

@@ -87,6 +87,17 @@ def test_run_sep_end_to_end_joined_summary(field):
         assert hdul[1].data.shape == (128, 512)
 
 
+def test_rerun_keeps_finished_work(field, models_path):
+    root, summary, _ = field
+    stamps = {rel: (root / rel).stat().st_mtime_ns for rel in
+              ("Sextracted/tile00/tile00_cat.fits", "Cuts/tile00_cuts.h5", "Chi/tile00_chi.zarr/zarr.json")}
+    before = Table.read(summary)
+    assert run(root / "Tiles", models=models_path, engine="sep", progress=False) == [str(summary)]
+    assert {rel: (root / rel).stat().st_mtime_ns for rel in stamps} == stamps  # nothing redone
+    after = Table.read(summary)
+    assert after.colnames == before.colnames and all(np.array_equal(after[c], before[c]) for c in after.colnames)
+
+
 def test_recovery_on_grid(field):
     _, summary, tile = field
     rec = recovery(match_truth(summary, tile["truth"]), grid=GRID)
