@@ -10,12 +10,20 @@ peak RSS of the lazyastro kernel next to a baseline written the legacy way:
   bilinear interpolation (Python loop over sample points), as the legacy ``calcSquareImagePSD``;
 - histogram: ``np.histogram(np.log10(x))`` per batch (what the legacy tool does).
 
-Then the whole statistics job (``compute_statistics``: PSD + histogram + functionals,
-batches of 16) on 1 and 2 worker threads. Each measurement runs in a fresh subprocess
-(peak RSS = ``VmHWM`` after resetting the mark); Numba compilation is warmed up (cached) first.
+Then the whole statistics job (``compute_statistics``: PSD + histogram + functionals, legacy
+mode) on 1 and 2 workers, under two schedulers: the threaded one (``dask.config``
+``num_workers``; the Numba sweep runs with ``nogil=True``, FFTs and large ufuncs release the
+GIL too) and a ``distributed.LocalCluster`` of 1 or 2 single-threaded worker processes (no
+GIL in common at all). Besides the wall-clock speed-up each row shows the CPU time used per
+wall-clock second (``cpu/wall``: about 2 when both workers really compute at once), which
+the load of other processes on a shared machine does not fake, and the 1-minute load
+average before the run. Each measurement runs in a fresh subprocess (peak RSS = ``VmHWM``
+after resetting the mark; for the cluster, the largest worker's); Numba compilation is
+warmed up (cached) first, and so is the job itself on a tiny set.
 
     python benchmarks/gan_stats.py            # full table
     python benchmarks/gan_stats.py --quick    # fewer images
+    python benchmarks/gan_stats.py --job-only # just the 1-vs-2-worker table
 """
 
 from __future__ import annotations
@@ -101,34 +109,87 @@ def worker(case: dict) -> None:
     if stat == "mf2d":
         z0 = K.log_normalise(imgs[0][:32, :32], ln)
         (K.minkowski(z0, ts) if impl == "lazyastro" else _baseline_mf(z0, ts))
+    if stat == "job":
+        print(json.dumps(_job(case, imgs, ln)))
+        return
     reset_peak_rss()
     t0 = time.perf_counter()
-    if stat == "job":
-        import tempfile as tf
-
-        import dask
-
-        from lazyastro.gan import compute_statistics, write_imageset
-
-        d = tf.mkdtemp()
-        write_imageset(imgs, f"{d}/s.h5", lognorminfo=ln, progress=False)
-        t0 = time.perf_counter()
-        with dask.config.set(num_workers=case["workers"]):
-            compute_statistics(f"{d}/s.h5", f"{d}/c.h5", batch_size=case.get("batch", 16), mode="legacy",
-                               scheduler=case.get("scheduler", "threads"), progress=False)
-    else:
-        for im in imgs:
-            if stat == "mf2d":
-                z = K.log_normalise(im, ln)
-                K.minkowski(z, ts, convention="legacy") if impl == "lazyastro" else _baseline_mf(z, ts)
-            elif stat == "psd":
-                K.power_spectrum(im, mode="legacy") if impl == "lazyastro" else _baseline_psd(im)
-            elif stat == "psd-default":
-                K.power_spectrum(im)
-            else:
-                K.intensity_histogram(im) if impl == "lazyastro" else np.histogram(np.log10(im), 100, (-5, 10))
+    for im in imgs:
+        if stat == "mf2d":
+            z = K.log_normalise(im, ln)
+            K.minkowski(z, ts, convention="legacy") if impl == "lazyastro" else _baseline_mf(z, ts)
+        elif stat == "psd":
+            K.power_spectrum(im, mode="legacy") if impl == "lazyastro" else _baseline_psd(im)
+        elif stat == "psd-default":
+            K.power_spectrum(im)
+        else:
+            K.intensity_histogram(im) if impl == "lazyastro" else np.histogram(np.log10(im), 100, (-5, 10))
     dt = time.perf_counter() - t0
     print(json.dumps({"time": dt, "rate": n / dt, "rss": peak_rss() / 2**20}))
+
+
+def _cpu_seconds() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _reset_and_cpu() -> float:
+    from lazyastro.core.memory import reset_peak_rss
+
+    reset_peak_rss()
+    return _cpu_seconds()
+
+
+def _peak_mib() -> float:
+    from lazyastro.core.memory import peak_rss
+
+    return peak_rss() / 2**20
+
+
+def _job(case: dict, imgs, ln) -> dict:
+    """The whole statistics job on ``workers`` workers of ``scheduler`` (threads or a local cluster)."""
+    import os
+    import tempfile as tf
+
+    import dask
+
+    from lazyastro.core.memory import peak_rss, reset_peak_rss
+    from lazyastro.gan import compute_statistics, write_imageset
+
+    d = tf.mkdtemp()
+    write_imageset(imgs, f"{d}/s.h5", lognorminfo=ln, progress=False)
+    write_imageset(imgs[:2, :32, :32], f"{d}/w.h5", lognorminfo=ln, progress=False)
+    batch, workers = case.get("batch", 16), case["workers"]
+
+    def run(src, cache, sched):
+        compute_statistics(src, cache, batch_size=batch if src.endswith("s.h5") else 1, mode="legacy",
+                           scheduler=sched, progress=False, overwrite=True)
+
+    load = os.getloadavg()[0]
+    if case["scheduler"] == "threads":
+        with dask.config.set(num_workers=workers):
+            run(f"{d}/w.h5", f"{d}/wc.h5", "threads")  # warm-up: Numba cache, FFT plans
+            reset_peak_rss()
+            c0, t0 = _cpu_seconds(), time.perf_counter()
+            run(f"{d}/s.h5", f"{d}/c.h5", "threads")
+            dt, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+        rss = peak_rss() / 2**20
+    else:
+        from distributed import Client, LocalCluster
+
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as lc, \
+                Client(lc) as client:
+            run(f"{d}/w.h5", f"{d}/wc.h5", lc.scheduler_address)  # warm-up in every worker
+            client.run(_reset_and_cpu)
+            c0 = sum(client.run(_cpu_seconds).values()) + _cpu_seconds()
+            t0 = time.perf_counter()
+            run(f"{d}/s.h5", f"{d}/c.h5", lc.scheduler_address)
+            dt = time.perf_counter() - t0
+            cpu = sum(client.run(_cpu_seconds).values()) + _cpu_seconds() - c0
+            rss = max(client.run(_peak_mib).values())
+    return {"time": dt, "rate": len(imgs) / dt, "rss": rss, "cpu_per_wall": cpu / dt, "load": load}
 
 
 def _run(case: dict) -> dict:
@@ -141,6 +202,7 @@ def _run(case: dict) -> dict:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer images per case")
+    ap.add_argument("--job-only", action="store_true", help="only the whole-job 1-vs-2-worker table")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -149,6 +211,12 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory():
         _run({"size": 32, "n": 1, "stat": "mf2d", "impl": "baseline"})  # compile caches
         _run({"size": 32, "n": 1, "stat": "mf2d", "impl": "lazyastro"})
+    if not args.job_only:
+        _kernel_table(args)
+    _job_table(args)
+
+
+def _kernel_table(args) -> None:
     print("| statistic | image | images | lazyastro img/s | baseline img/s | speed-up | RSS lazyastro MiB | RSS baseline MiB |")
     print("|---|---|---|---|---|---|---|---|")
     for size in SIZES:
@@ -163,15 +231,28 @@ def main(argv=None) -> None:
         d = _run({"size": size, "n": n, "stat": "psd-default", "impl": "lazyastro"})
         print(f"| PSD (default mode) | {size}² | {n} | {d['rate']:.2f} | | | {d['rss']:.0f} | |", flush=True)
     print()
-    print("| whole job (compute_statistics, batches of 16) | images | 1 worker img/s | 2 workers img/s | speed-up | RSS 2 workers MiB |")
-    print("|---|---|---|---|---|---|")
+
+
+def _job_table(args) -> None:
+    import os
+
+    print(f"whole statistics job (compute_statistics, legacy mode: PSD + histogram + 100-threshold Minkowski); "
+          f"{os.cpu_count()} CPUs, load average before the table {os.getloadavg()[0]:.2f}")
+    print()
+    print("| job | scheduler | images | 1 worker img/s | 2 workers img/s | speed-up | cpu/wall 1 w. | cpu/wall 2 w. "
+          "| load avg (1 w. / 2 w.) | RSS 2 workers MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for size in SIZES:
         n = {256: 64, 1024: 8}[size] if args.quick else {256: 128, 1024: 32}[size]
         batch = 16 if size == 256 else 4
-        one = _run({"size": size, "n": n, "stat": "job", "impl": "lazyastro", "workers": 1, "batch": batch})
-        two = _run({"size": size, "n": n, "stat": "job", "impl": "lazyastro", "workers": 2, "batch": batch})
-        print(f"| {size}² (batch {batch}) | {n} | {one['rate']:.2f} | {two['rate']:.2f} | "
-              f"{two['rate'] / one['rate']:.2f}x | {two['rss']:.0f} |", flush=True)
+        for sched in ("threads", "distributed"):
+            base = {"size": size, "n": n, "stat": "job", "impl": "lazyastro", "batch": batch, "scheduler": sched}
+            one = _run({**base, "workers": 1})
+            two = _run({**base, "workers": 2})
+            label = "threads" if sched == "threads" else "LocalCluster, 1-thread worker processes"
+            print(f"| {size}² (batch {batch}) | {label} | {n} | {one['rate']:.2f} | {two['rate']:.2f} | "
+                  f"{two['rate'] / one['rate']:.2f}x | {one['cpu_per_wall']:.2f} | {two['cpu_per_wall']:.2f} | "
+                  f"{one['load']:.1f} / {two['load']:.1f} | {two['rss']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
