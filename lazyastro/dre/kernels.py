@@ -1,0 +1,588 @@
+"""Kernels of the DRE fit: the chi^2 of a block of objects against every convolved model.
+
+Pure functions on in-memory blocks (numpy or CuPy; the array module of the model cube
+decides). No dask, no files, no printing. For an object with data ``d``, mask ``M``
+(bool) and rms ``sigma`` (all ``B x B``) and a model stamp ``m_k`` (``P`` = mask pixels)::
+
+    F_d   = nansum_P d
+    F_k   = sum_P m_k
+    s_k   = F_d / F_k
+    chi_k = nanmean_P [ (d - s_k m_k)^2 / (a s_k m_k + sigma^2) ]
+
+with ``a = 1`` (variance ``"model"``, the legacy term) or ``a = sum(PSF^2) / t_exp`` (the
+fork's ``"psf"`` variance). Accumulation is float64 whatever the input dtype.
+
+Modes (spec section 11.1):
+
+- ``"legacy"``: exactly the formula above. ``F_d`` is a nansum over the whole mask, ``F_k``
+  a plain sum over the whole mask, and the mean skips NaN terms only (pixels whose data or
+  rms is NaN, and 0/0); infinite and negative terms (``F_d < 0`` or a zero denominator) stay
+  in the mean as numpy's ``nanmean`` leaves them.
+- ``"default"``: a pixel of the mask is *valid* when its data and rms are finite; ``F_d``,
+  ``F_k`` and the mean all run over the valid pixels (so the flux matching uses the same
+  pixels as the mean), and terms whose variance ``a s m + sigma^2`` is not positive are
+  left out of the mean and counted (``n_excluded``). The mean divides by
+  ``count - ddof``.
+
+Forms (same numbers to float64 rounding):
+
+- :func:`chi2_block` on numpy: one compiled (Numba, ``nogil``) pass over (model, mask
+  pixel). Each object's mask is turned once into runs of consecutive pixels along rows, and
+  its data and variance are compacted into those runs, so both inner loops (``F_k``, then the
+  sum with ``s_k`` known) read contiguous memory and vectorise. Models are the outer loop and
+  the objects of the block the inner one, so a model stamp is read from memory once per
+  block and stays in cache for all its objects. No ``(objects, models, pixels)`` temporary.
+- :func:`chi2_block` on CuPy: a CUDA kernel (one warp per (object, model), warp-shuffle
+  reductions, float64 accumulation) over flat mask-pixel index lists.
+- :func:`chi2_gather`: the legacy algorithm written with the array module (gather the mask
+  pixels of every model into ``(K, Npix)``, then whole-array passes); the reference of the
+  tests and the baseline of ``benchmarks/dre_fit.py``; runs on numpy or CuPy.
+- :func:`chi2_dense`: the dense masked-contraction form of spec 11.3 (``sum m M`` etc. as
+  matrix products over all ``B^2`` pixels); pays only for masks covering much of the stamp.
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> models = rng.random((3, 8, 8)).astype("f4")
+>>> obj = (2.0 * models[1])[None]; mask = np.ones((1, 8, 8), bool); rms = np.ones((1, 8, 8), "f4")
+>>> res = chi2_block(obj, mask, rms, models)
+>>> int(np.argmin(res.chi[0])), round(float(res.flux[0]), 4) == round(float(obj.sum()), 4)
+(1, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from ..core.backend import array_namespace, is_cupy
+from ..core.errors import ParameterError
+
+__all__ = ["chi2_block", "chi2_gather", "chi2_dense", "Chi2Result", "MODES", "VARIANCES",
+           "check_mode", "check_variance"]
+
+MODES = ("default", "legacy")
+VARIANCES = ("model", "psf")
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is one of :data:`MODES`, else :class:`ParameterError`."""
+    if mode not in MODES:
+        raise ParameterError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
+    return mode
+
+
+def check_variance(variance: str) -> str:
+    """``variance`` if it is one of :data:`VARIANCES`, else :class:`ParameterError`."""
+    if variance not in VARIANCES:
+        raise ParameterError(
+            f"variance must be one of {', '.join(map(repr, VARIANCES))}, got {variance!r}")
+    return variance
+
+
+@dataclass
+class Chi2Result:
+    """What :func:`chi2_block` returns for a block of ``N`` objects and ``K`` models.
+
+    Attributes
+    ----------
+    chi : array (N, K) float32
+        The reduced chi^2 (NaN where no term counts, e.g. an all-NaN object).
+    flux : array (N,) float64
+        ``F_d`` of each object (over the mask; over its valid pixels by default).
+    npix : array (N,) int64
+        Pixels entering the mean (mask pixels; valid mask pixels by default).
+    n_excluded : array (N,) int64
+        (model, pixel) terms left out for a non-positive variance, summed over the models
+        (default mode; 0 in legacy mode).
+    """
+
+    chi: Any
+    flux: Any
+    npix: Any
+    n_excluded: Any
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _models_2d(models: Any, xp) -> Any:
+    m = xp.asarray(models)
+    if m.ndim < 3:
+        raise ParameterError(f"models must be (..., y, x) stamps, got shape {tuple(m.shape)}")
+    by, bx = m.shape[-2:]
+    return xp.ascontiguousarray(m.reshape(-1, by * bx), dtype=xp.float32), (by, bx)
+
+
+def _objects(obj, mask, rms, xp, box):
+    obj = xp.asarray(obj)
+    mask = xp.asarray(mask)
+    rms = xp.asarray(rms)
+    if obj.ndim == 2:
+        obj, mask, rms = obj[None], mask[None], rms[None]
+    for name, a in (("obj", obj), ("seg", mask), ("rms", rms)):
+        if a.ndim != 3 or tuple(a.shape[1:]) != tuple(box):
+            raise ParameterError(
+                f"{name}: cut shape {tuple(a.shape[-2:])} differs from the model box {tuple(box)}")
+        if a.shape[0] != obj.shape[0]:
+            raise ParameterError(f"{name}: {a.shape[0]} objects, obj has {obj.shape[0]}")
+    if mask.dtype != bool:
+        mask = mask != 0
+    return obj, mask, rms
+
+
+def _variance_factor(variance: str, psf_sum_sq: float | None, exposure: float) -> float:
+    check_variance(variance)
+    if variance == "model":
+        return 1.0
+    if psf_sum_sq is None or not np.isfinite(psf_sum_sq) or psf_sum_sq <= 0:
+        raise ParameterError(f"variance 'psf' needs a positive psf_sum_sq, got {psf_sum_sq!r}")
+    if not np.isfinite(exposure) or exposure <= 0:
+        raise ParameterError(f"exposure must be a positive number, got {exposure!r}")
+    return float(psf_sum_sq) / float(exposure)
+
+
+def _prepare(obj, mask, rms, xp, mode):
+    """Flattened (N, B^2) float64 data and variance, the F_k mask, the chi mask and F_d."""
+    n = obj.shape[0]
+    d = obj.reshape(n, -1).astype(xp.float64)
+    s = rms.reshape(n, -1).astype(xp.float64)
+    m = mask.reshape(n, -1)
+    if mode == "legacy":
+        fd = xp.nansum(xp.where(m, d, 0.0), axis=1)
+        valid = m & ~xp.isnan(d) & ~xp.isnan(s)
+        fk_mask = m
+    else:
+        valid = m & xp.isfinite(d) & xp.isfinite(s)
+        fd = xp.sum(xp.where(valid, d, 0.0), axis=1)
+        fk_mask = valid
+    return d, s * s, fk_mask, valid, fd
+
+
+# --------------------------------------------------------------------------- numba form
+
+
+@njit(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
+def _sum_runs(mk, start, length, p0, p1):  # pragma: no cover - compiled
+    acc = 0.0
+    for r in range(p0, p1):
+        st = start[r]
+        for i in range(st, st + length[r]):
+            acc += mk[i]
+    return acc
+
+
+@njit(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
+def _chi_sum(mk, start, length, off, p0, p1, d, rms, s, sa):  # pragma: no cover - compiled
+    """Sum of (d - s m)^2 / (sa m + rms^2) over the runs, no checks (vectorised)."""
+    acc = 0.0
+    for r in range(p0, p1):
+        st = start[r]
+        o = off[r]
+        for i in range(length[r]):
+            mm = np.float64(mk[st + i])
+            res = np.float64(d[o + i]) - s * mm
+            sg = np.float64(rms[o + i])
+            acc += res * res / (sa * mm + sg * sg)
+    return acc
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _chi_sum_checked(mk, start, length, off, p0, p1, d, rms, s, sa, legacy):  # pragma: no cover
+    """Sum and count of the terms kept (legacy: not NaN; default: positive variance)."""
+    acc = 0.0
+    cnt = 0
+    for r in range(p0, p1):
+        st = start[r]
+        o = off[r]
+        for i in range(length[r]):
+            mm = np.float64(mk[st + i])
+            res = np.float64(d[o + i]) - s * mm
+            sg = np.float64(rms[o + i])
+            den = sa * mm + sg * sg
+            t = res * res / den
+            if legacy:
+                ok = t == t
+            else:
+                ok = den > 0.0 and t == t
+            if ok:
+                acc += t
+                cnt += 1
+    return acc, cnt
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _chi2_runs(models, mlo, mhi, fk_start, fk_len, fk_ptr, ch_start, ch_len, ch_off, ch_ptr,
+               d, rms, fd, tot, vmin, a, legacy, ddof, tile, out, nexcl):  # pragma: no cover
+    """Models in tiles (outer), objects, models of the tile: a tile of model stamps stays in
+    cache for all the objects of the block, an object's data for all the models of a tile.
+    The unchecked, vectorised sum is used when it cannot meet a term to leave out: default
+    mode when the variance is provably positive (from the object's smallest rms^2 and the
+    model's extreme values), legacy mode when the sum is not NaN."""
+    nmod = models.shape[0]
+    nobj = fd.shape[0]
+    for k0 in range(0, nmod, tile):
+        k1 = min(nmod, k0 + tile)
+        for j in range(nobj):
+            f0, f1 = fk_ptr[j], fk_ptr[j + 1]
+            c0, c1 = ch_ptr[j], ch_ptr[j + 1]
+            for k in range(k0, k1):
+                mk = models[k]
+                fk = _sum_runs(mk, fk_start, fk_len, f0, f1)
+                s = fd[j] / fk
+                sa = s * a
+                cnt = tot[j]
+                if legacy:
+                    acc = _chi_sum(mk, ch_start, ch_len, ch_off, c0, c1, d, rms, s, sa)
+                    if acc != acc:
+                        acc, cnt = _chi_sum_checked(mk, ch_start, ch_len, ch_off, c0, c1, d,
+                                                    rms, s, sa, True)
+                else:
+                    lo = sa * mlo[k] if sa >= 0.0 else sa * mhi[k]
+                    if lo + vmin[j] > 0.0 and s == s and abs(s) < np.inf:
+                        acc = _chi_sum(mk, ch_start, ch_len, ch_off, c0, c1, d, rms, s, sa)
+                    else:
+                        acc, cnt = _chi_sum_checked(mk, ch_start, ch_len, ch_off, c0, c1, d,
+                                                    rms, s, sa, False)
+                        nexcl[j] += tot[j] - cnt
+                dn = cnt - ddof
+                out[j, k] = acc / dn if dn > 0 else np.nan
+
+
+#: models per tile of the compiled loop (8 stamps of 128^2 float32 = 512 KiB, an L2's worth)
+_TILE = 8
+
+
+def _runs(mask2d: np.ndarray, box):
+    """Runs of consecutive True pixels along rows: (object, flat start, length) in C order."""
+    n = mask2d.shape[0]
+    by, bx = box
+    p = np.zeros((n, by, bx + 2), np.int8)
+    p[:, :, 1:-1] = mask2d.reshape(n, by, bx)
+    edge = np.diff(p, axis=2)
+    so, sy, sx = np.nonzero(edge == 1)
+    _, _, ex = np.nonzero(edge == -1)
+    start = (sy * bx + sx).astype(np.int64)
+    length = (ex - sx).astype(np.int64)
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(so, minlength=n), out=ptr[1:])
+    return start, length, ptr
+
+
+def _chi2_numba(models2d, box, obj, rms, fk_mask, valid, fd, a, legacy, ddof):
+    n = fd.shape[0]
+    fk_start, fk_len, fk_ptr = _runs(fk_mask, box)
+    if legacy:
+        ch_start, ch_len, ch_ptr = _runs(valid, box)
+    else:
+        ch_start, ch_len, ch_ptr = fk_start, fk_len, fk_ptr
+    ch_off = np.zeros(ch_len.shape[0], np.int64)
+    if ch_len.shape[0] > 1:
+        np.cumsum(ch_len[:-1], out=ch_off[1:])
+    # data and rms compacted in run order, kept float32 (converted exactly in the loop)
+    dc = np.ascontiguousarray(obj.reshape(n, -1)[valid], dtype=np.float32)
+    rc = np.ascontiguousarray(rms.reshape(n, -1)[valid], dtype=np.float32)
+    tot = valid.sum(axis=1).astype(np.int64)
+    r2 = np.where(valid, rms.reshape(n, -1).astype(np.float64) ** 2, np.inf)
+    vmin = r2.min(axis=1) if r2.shape[1] else np.full(n, np.inf)
+    mlo, mhi = _model_range(models2d)
+    out = np.empty((n, models2d.shape[0]), np.float64)
+    nexcl = np.zeros(n, np.int64)
+    _chi2_runs(models2d, mlo, mhi, fk_start, fk_len, fk_ptr, ch_start, ch_len, ch_off, ch_ptr,
+               dc, rc, np.ascontiguousarray(fd, dtype=np.float64), tot, vmin, float(a),
+               bool(legacy), int(ddof), _TILE, out, nexcl)
+    return out, nexcl
+
+
+_RANGE_CACHE: dict = {}
+
+
+def _model_range(models2d: np.ndarray):
+    """Per-model min and max (float64), cached for the last cube seen.
+
+    The cache holds the array that owns the memory (views of one cube share it) together with
+    the buffer address and shape, so a new cube never matches an old entry while it lives.
+    Read-only cubes only (a writeable one is measured each call).
+    """
+    root = models2d
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    key = (id(root), models2d.__array_interface__["data"][0], models2d.shape)
+    hit = _RANGE_CACHE.get("last")
+    if hit is not None and hit[0] == key and hit[1] is root and not models2d.flags.writeable:
+        return hit[2], hit[3]
+    lo = models2d.min(axis=1).astype(np.float64)
+    hi = models2d.max(axis=1).astype(np.float64)
+    _RANGE_CACHE["last"] = (key, root, lo, hi)
+    return lo, hi
+
+
+# --------------------------------------------------------------------------- CUDA form
+
+_CUDA_SOURCE = r"""
+extern "C" __global__
+void dre_chi2(const float* __restrict__ models, const long long npix, const int nmod,
+              const int* __restrict__ fk_idx, const long long* __restrict__ fk_ptr,
+              const int* __restrict__ ch_idx, const long long* __restrict__ ch_ptr,
+              const double* __restrict__ d, const double* __restrict__ v,
+              const double* __restrict__ fd, const double a, const int legacy, const int ddof,
+              double* __restrict__ out, unsigned long long* __restrict__ nexcl)
+{
+    const int warps = blockDim.x >> 5;
+    const int lane = threadIdx.x & 31;
+    const int k = blockIdx.x * warps + (threadIdx.x >> 5);
+    const int j = blockIdx.y;
+    if (k >= nmod) return;
+    const float* mk = models + (long long)k * npix;
+    double fk = 0.0;
+    for (long long p = fk_ptr[j] + lane; p < fk_ptr[j + 1]; p += 32) fk += (double)mk[fk_idx[p]];
+    for (int o = 16; o > 0; o >>= 1) fk += __shfl_xor_sync(0xffffffffu, fk, o);
+    const double s = fd[j] / fk;
+    const double sa = s * a;
+    double acc = 0.0;
+    long long cnt = 0;
+    for (long long p = ch_ptr[j] + lane; p < ch_ptr[j + 1]; p += 32) {
+        const double m = (double)mk[ch_idx[p]];
+        const double r = d[p] - s * m;
+        const double den = sa * m + v[p];
+        const double t = r * r / den;
+        const bool ok = legacy ? !isnan(t) : (den > 0.0);
+        if (ok) { acc += t; cnt += 1; }
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        acc += __shfl_xor_sync(0xffffffffu, acc, o);
+        cnt += __shfl_xor_sync(0xffffffffu, cnt, o);
+    }
+    if (lane == 0) {
+        const long long dn = cnt - ddof;
+        out[(long long)j * nmod + k] = dn > 0 ? acc / (double)dn : __longlong_as_double(0x7ff8000000000000LL);
+        if (!legacy) atomicAdd(&nexcl[j], (unsigned long long)((ch_ptr[j + 1] - ch_ptr[j]) - cnt));
+    }
+}
+"""
+
+_CUDA_KERNEL = None
+
+
+def _cuda_kernel():
+    global _CUDA_KERNEL
+    if _CUDA_KERNEL is None:
+        import cupy
+
+        _CUDA_KERNEL = cupy.RawKernel(_CUDA_SOURCE, "dre_chi2")
+    return _CUDA_KERNEL
+
+
+def _chi2_cuda(models2d, d, v, fk_mask, valid, fd, a, legacy, ddof):
+    import cupy as cp
+
+    n = fd.shape[0]
+    nmod, npix = models2d.shape
+
+    def lists(mask):
+        o, p = cp.nonzero(mask)
+        ptr = cp.zeros(n + 1, cp.int64)
+        ptr[1:] = cp.cumsum(cp.bincount(o, minlength=n))
+        return p.astype(cp.int32), ptr
+
+    fk_idx, fk_ptr = lists(fk_mask)
+    ch_idx, ch_ptr = lists(valid) if legacy else (fk_idx, fk_ptr)
+    dc = cp.ascontiguousarray(d[valid])
+    vc = cp.ascontiguousarray(v[valid])
+    out = cp.empty((n, nmod), cp.float64)
+    nexcl = cp.zeros(n, cp.uint64)
+    warps = 8
+    grid = ((nmod + warps - 1) // warps, n)
+    _cuda_kernel()(grid, (32 * warps,),
+                   (models2d, np.int64(npix), np.int32(nmod), fk_idx, fk_ptr, ch_idx, ch_ptr,
+                    dc, vc, cp.ascontiguousarray(fd), np.float64(a), np.int32(bool(legacy)),
+                    np.int32(ddof), out, nexcl))
+    return out, nexcl.astype(cp.int64)
+
+
+# --------------------------------------------------------------------------- public kernels
+
+
+def chi2_block(obj: Any, mask: Any, rms: Any, models: Any, *, mode: str = "default",
+               variance: str = "model", psf_sum_sq: float | None = None,
+               exposure: float = 1.0, ddof: int = 0) -> Chi2Result:
+    """Chi^2 of every object of a block against every model, in one compiled pass.
+
+    Parameters
+    ----------
+    obj, mask, rms : array (N, B, B) or (B, B)
+        Data, mask (bool; non-zero is True) and rms of the objects.
+    models : array (..., B, B)
+        Convolved model stamps (float32 preferred: read in place when C-contiguous). Its
+        array module (numpy or CuPy) picks the form; the objects are moved to it.
+    mode : {"default", "legacy"}
+        See the module docstring.
+    variance : {"model", "psf"}
+        ``"model"``: ``s m + sigma^2``; ``"psf"``: ``s m psf_sum_sq / exposure + sigma^2``.
+    psf_sum_sq : float, optional
+        ``sum(PSF^2)`` (needed by ``variance="psf"``).
+    exposure : float
+        ``t_exp`` of the ``"psf"`` variance.
+    ddof : int
+        Default mode: the mean divides by ``count - ddof`` (must be 0 in legacy mode).
+
+    Returns
+    -------
+    Chi2Result
+        ``chi`` (N, K) float32 with K = the product of the leading model axes, ``flux``,
+        ``npix``, ``n_excluded``.
+
+    Raises
+    ------
+    ParameterError
+        Unknown mode/variance, cut shape not the model box (naming ``obj``/``seg``/``rms``),
+        ``variance="psf"`` without a positive ``psf_sum_sq``, ``ddof`` in legacy mode.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.ones((2, 4, 4), "f4"); m[1, 0, 0] = 5.0
+    >>> obj = np.ones((1, 4, 4), "f4"); seg = np.ones((1, 4, 4), bool); rms = np.ones((1, 4, 4), "f4")
+    >>> r = chi2_block(obj, seg, rms, m)
+    >>> r.chi.shape, float(r.chi[0, 0]), int(r.npix[0])
+    ((1, 2), 0.0, 16)
+    """
+    check_mode(mode)
+    a = _variance_factor(variance, psf_sum_sq, exposure)
+    ddof = int(ddof)
+    if ddof < 0 or (mode == "legacy" and ddof):
+        raise ParameterError(f"ddof must be 0 in legacy mode and >= 0 otherwise, got {ddof}")
+    xp = array_namespace(models)
+    models2d, box = _models_2d(models, xp)
+    obj, mask, rms = _objects(obj, mask, rms, xp, box)
+    d, v, fk_mask, valid, fd = _prepare(obj, mask, rms, xp, mode)
+    legacy = mode == "legacy"
+    if is_cupy(models2d):
+        out, nexcl = _chi2_cuda(models2d, d, v, fk_mask, valid, fd, a, legacy, ddof)
+    else:
+        out, nexcl = _chi2_numba(models2d, box, obj, rms, fk_mask, valid, fd, a, legacy, ddof)
+    npix = valid.sum(axis=1).astype(xp.int64)
+    return Chi2Result(out.astype(xp.float32), fd, npix, nexcl)
+
+
+def chi2_gather(obj: Any, mask: Any, rms: Any, models: Any, *, mode: str = "legacy",
+                variance: str = "model", psf_sum_sq: float | None = None,
+                exposure: float = 1.0) -> Any:
+    """The legacy per-object algorithm with whole-array passes (reference and baseline).
+
+    For each object: gather the mask pixels of every model into a ``(K, Npix)`` float64
+    array, then ``F_k``, ``s_k``, the residual, the variance, the ratio and the (nan)mean as
+    separate array passes. Runs on numpy or CuPy (the module of ``models``).
+
+    Parameters
+    ----------
+    obj, mask, rms, models, mode, variance, psf_sum_sq, exposure
+        As :func:`chi2_block` (no ``ddof``).
+
+    Returns
+    -------
+    array (N, K) float64
+        The chi^2, same numbers as :func:`chi2_block` to float64 rounding.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.ones((2, 4, 4), "f4"); m[1, 0, 0] = 5.0
+    >>> obj = np.ones((1, 4, 4)); seg = np.ones((1, 4, 4), bool); rms = np.ones((1, 4, 4))
+    >>> float(chi2_gather(obj, seg, rms, m)[0, 0])
+    0.0
+    """
+    check_mode(mode)
+    a = _variance_factor(variance, psf_sum_sq, exposure)
+    xp = array_namespace(models)
+    by, bx = xp.asarray(models).shape[-2:]
+    models3 = xp.asarray(models).reshape(-1, by, bx)
+    obj, mask, rms = _objects(obj, mask, rms, xp, (by, bx))
+    out = xp.empty((obj.shape[0], models3.shape[0]), xp.float64)
+    for j in range(obj.shape[0]):
+        iy, ix = xp.nonzero(mask[j])
+        dj = obj[j][iy, ix].astype(xp.float64)
+        vj = rms[j][iy, ix].astype(xp.float64) ** 2
+        mk = models3[:, iy, ix].astype(xp.float64)  # (K, Npix): the legacy gather
+        if mode == "legacy":
+            fd = xp.nansum(dj)
+        else:
+            ok = xp.isfinite(dj) & xp.isfinite(vj)
+            dj, vj, mk = dj[ok], vj[ok], mk[:, ok]
+            fd = xp.sum(dj)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fk = mk.sum(axis=1)
+            s = (fd / fk)[:, None]
+            sm = s * mk
+            den = a * sm + vj
+            t = (dj - sm) ** 2 / den
+            if mode == "legacy":
+                cnt = (~xp.isnan(t)).sum(axis=1)
+                tot = xp.where(xp.isnan(t), 0.0, t).sum(axis=1)
+            else:
+                good = den > 0
+                cnt = good.sum(axis=1)
+                tot = xp.where(good, t, 0.0).sum(axis=1)
+            out[j] = xp.where(cnt > 0, tot / xp.maximum(cnt, 1), xp.nan)
+    return out
+
+
+def chi2_dense(obj: Any, mask: Any, rms: Any, models: Any, *, mode: str = "default",
+               variance: str = "model", psf_sum_sq: float | None = None,
+               exposure: float = 1.0) -> Any:
+    """The dense form: masked contractions over all pixels as matrix products.
+
+    With ``W`` the mask as 0/1 weights, ``F_k = W @ m^T`` is one matrix product; the chi^2
+    sum cannot be expanded into products (the variance depends on ``s_k``), so it runs
+    over ``(object, model, pixel)`` in slabs of models, masked by ``W``. Worth it only for
+    masks covering a large part of the stamp; numpy or CuPy.
+
+    Parameters
+    ----------
+    obj, mask, rms, models, mode, variance, psf_sum_sq, exposure
+        As :func:`chi2_block` (no ``ddof``).
+
+    Returns
+    -------
+    array (N, K) float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.ones((2, 4, 4), "f4"); m[1, 0, 0] = 5.0
+    >>> obj = np.ones((1, 4, 4)); seg = np.ones((1, 4, 4), bool); rms = np.ones((1, 4, 4))
+    >>> float(chi2_dense(obj, seg, rms, m)[0, 0])
+    0.0
+    """
+    check_mode(mode)
+    a = _variance_factor(variance, psf_sum_sq, exposure)
+    xp = array_namespace(models)
+    models2d, box = _models_2d(models, xp)
+    obj, mask, rms = _objects(obj, mask, rms, xp, box)
+    d, v, fk_mask, valid, fd = _prepare(obj, mask, rms, xp, mode)
+    m64 = models2d.astype(xp.float64)
+    fk = fk_mask.astype(xp.float64) @ m64.T  # (N, K)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = fd[:, None] / fk
+    d0 = xp.where(valid, d, 0.0)
+    v0 = xp.where(valid, v, 1.0)
+    w = valid.astype(xp.float64)
+    n, nmod = fk.shape
+    out = xp.empty((n, nmod), xp.float64)
+    step = max(1, (1 << 22) // max(1, n * models2d.shape[1]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for k0 in range(0, nmod, step):
+            sk = s[:, k0:k0 + step, None]
+            sm = sk * m64[None, k0:k0 + step]
+            den = a * sm + v0[:, None]
+            t = (d0[:, None] - sm) ** 2 / den
+            if mode == "legacy":
+                good = (w[:, None] > 0) & ~xp.isnan(t)
+            else:
+                good = (w[:, None] > 0) & (den > 0)
+            cnt = good.sum(axis=2)
+            tot = xp.where(good, t, 0.0).sum(axis=2)
+            out[:, k0:k0 + step] = xp.where(cnt > 0, tot / xp.maximum(cnt, 1), xp.nan)
+    return out
