@@ -54,12 +54,23 @@ def _run(args) -> int:
 
     with _workers(args.cpu):
         paths = run(args.tiles, workdir=args.workdir, models=args.model, psf=args.psf, engine=args.engine,
-                    margin=args.margin, max_stellarity=args.max_stellarity, mosaics=args.mosaics,
+                    gain=_gain(args.gain), margin=args.margin, max_stellarity=args.max_stellarity, mosaics=args.mosaics,
                     mode="legacy" if args.legacy else "default", variance=args.variance,
                     compression=args.compression, objects_per_block=args.objects_per_block, report=print_report)
     for p in paths:
         print(p)
     return 0
+
+
+def _gain(text):
+    if text in (None, "counts", "cps"):
+        return text
+    from ..core.errors import ParameterError
+
+    try:
+        return float(text)
+    except ValueError:
+        raise ParameterError(f"--gain must be counts, cps or a number, got {text!r}") from None
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -106,6 +117,8 @@ def register(subparsers) -> None:
     r.add_argument("--workdir", default=None, help="working directory (default: the parent of TILES_DIR)")
     r.add_argument("--engine", choices=("auto", "sextractor", "sep"), default="auto",
                    help="source extraction (default auto: SExtractor if installed, else sep)")
+    r.add_argument("--gain", default=None, help="extraction gain: counts (header GAIN), cps (GAIN x EXPTIME) "
+                   "or a number (default: none)")
     r.add_argument("--margin", type=int_option(min=0), default=80, help="cut selection margin (default 80)")
     r.add_argument("--max-stellarity", type=float_option(min=0), default=1.0,
                    help="keep objects with CLASS_STAR below this (default 1.0)")

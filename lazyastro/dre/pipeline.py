@@ -587,7 +587,7 @@ def _engine_used(engine: str) -> str:
 
 
 def run(tiles_dir: str | os.PathLike, *, workdir: str | os.PathLike | None = None, models=None, psf=None,
-        engine: str = "auto", margin: int = 80, max_stellarity: float = 1.0, mosaics: bool = False,
+        engine: str = "auto", gain: str | float | None = None, margin: int = 80, max_stellarity: float = 1.0, mosaics: bool = False,
         mode: str = "default", variance: str = "model", compression: str = "medium",
         objects_per_block: int | None = None, scheduler: str | None = None, progress: bool | None = None,
         report=None) -> list[str]:
@@ -610,6 +610,8 @@ def run(tiles_dir: str | os.PathLike, *, workdir: str | os.PathLike | None = Non
     engine : {"auto", "sextractor", "sep"}
         Source extraction: the real SExtractor (and PSFEx) when installed, else ``sep``
         (and the embedded empirical PSF).
+    gain : {"counts", "cps"} or float, optional
+        Detector gain for the extraction (:func:`lazyastro.dre.sextract.resolve_gain`).
     margin, max_stellarity : optional
         Cut selection (:func:`lazyastro.dre.make_cuts`).
     mosaics : bool
@@ -654,7 +656,8 @@ def run(tiles_dir: str | os.PathLike, *, workdir: str | os.PathLike | None = Non
         if _fresh(products.values(), [tile]):
             sx = products  # a rerun (e.g. after an interruption) keeps what is done and newer than its inputs
         else:
-            sx = {k: str(v) for k, v in dict(sextract(tile, root / "Sextracted", engine=used, subdir=True)).items()}
+            sx = {k: str(v) for k, v in dict(sextract(tile, root / "Sextracted", engine=used, subdir=True,
+                                                                 gain=gain)).items()}
         if psf is not None:
             tile_psf = Path(psf)
             if tile_psf.is_dir():
