@@ -163,3 +163,24 @@ def test_kill_9_and_rerun_give_identical_contents(tmp_path):
     assert sorted(a) == sorted(b) and attrs_a == attrs_b
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_ks_tests_use_per_image_values_in_both_layouts(tmp_path):
+    """ks_tests is scipy's two-sample KS on the per-image F, U, chi and log spectra (not on histogram
+    bins), and the Zarr cache keeps those per-image values (not batch aggregates)."""
+    from scipy.stats import ks_2samp
+
+    make_set(tmp_path / "a.h5", n=9, seed=1)
+    make_set(tmp_path / "b.h5", n=6, seed=4)
+    a = C.compute_statistics(tmp_path / "a.h5", tmp_path / "a.zarr", batch_size=4, progress=False)
+    b = C.compute_statistics(tmp_path / "b.h5", tmp_path / "b.h5-cache.h5", batch_size=4, progress=False)
+    assert a.minkowski().shape == (3, 9, 100) and a.log_spectra().shape[0] == 9
+    assert [a.groups["mf2d"][k].shape[1] for k in a.batches] == [4, 4, 1]  # per image, batch by batch
+    ks = C.ks_tests(a, b)
+    ma, mb = a.minkowski(), b.minkowski()
+    for f, t in ((0, 40), (1, 50), (2, 60)):
+        want = ks_2samp(ma[f, :, t], mb[f, :, t])
+        assert float(ks.mf_D[f, t]) == pytest.approx(want.statistic)
+        assert float(ks.mf_p[f, t]) == pytest.approx(want.pvalue)
+    want = ks_2samp(a.log_spectra()[:, 3], b.log_spectra()[:, 3])
+    assert float(ks.logpsd_p[3]) == pytest.approx(want.pvalue)
