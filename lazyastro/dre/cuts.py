@@ -195,11 +195,17 @@ def _centroid(obj, mask, mode):
     from photutils import centroids
 
     func = {"com": centroids.centroid_com, "1dg": centroids.centroid_1dg, "2dg": centroids.centroid_2dg}[mode]
-    data = np.where(mask, obj, 0.0).astype(np.float64)
+    # fit on the mask's bounding box only (the same pixels; 100x faster for the Gaussian fits)
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return np.nan, np.nan
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    m = mask[y0:y1, x0:x1]
+    data = np.where(m, obj[y0:y1, x0:x1], 0.0).astype(np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cx, cy = func(data, mask=~mask)
-    return float(cy), float(cx)
+        cx, cy = func(data, mask=~m)
+    return float(cy) + y0, float(cx) + x0
 
 
 def make_cuts(image_or_tile: str | os.PathLike | None, sextracted, out_path: str | os.PathLike, *,

@@ -453,7 +453,8 @@ def _epsf(data, x, y, size):
                              "or use method='median'") from None
     stars = extract_stars(NDData(data=data), Table({"x": x, "y": y}), size=(size, size))
     # the ePSF must be larger than the star stamps: build size + 2, keep the central size x size
-    builder = EPSFBuilder(oversampling=1, shape=(size + 2, size + 2), maxiters=5, progress_bar=False)
+    builder = EPSFBuilder(oversampling=1, shape=(size + 2, size + 2), maxiters=3, recentering_maxiters=5,
+                          progress_bar=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         epsf, _ = builder(stars)
