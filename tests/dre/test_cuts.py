@@ -10,12 +10,12 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
+from lazyastro.cli.main import main
 from lazyastro.core.errors import FormatError, InputNotFoundError, ParameterError
 from lazyastro.core.execution import compute
 from lazyastro.dre.cuts import make_cuts, object_key, open_cuts, select_objects
 from lazyastro.dre.masks import clean_mask, cut_origin
 from lazyastro.dre.sextract import read_catalog, write_ldac
-from tests.conftest import run_cli
 
 B = 128
 C = B // 2
@@ -210,10 +210,20 @@ def test_open_cuts_bad_files(dre_cuts, tmp_path):
         open_cuts(tmp_path / "other.h5")
 
 
-def test_cli_make_cuts(dre_tile, dre_sextracted, tmp_path):
-    r = run_cli("dre", "make_cuts", "-i", str(dre_tile["workdir"] / "Tiles"), "-s",
-                str(dre_tile["workdir"] / "Sextracted"), "-o", str(tmp_path), "--margin", "30",
-                "-f", "FLUX_AUTO", "0", "1e12", "--compression", "low")
-    assert r.returncode == 0, r.stderr
-    assert "tile00:" in r.stdout and "too close to the edge" in r.stdout
+def test_cli_make_cuts(dre_tile, dre_sextracted, tmp_path, capsys):
+    code = main(["dre", "make_cuts", "-i", str(dre_tile["workdir"] / "Tiles"), "-s",
+                 str(dre_tile["workdir"] / "Sextracted"), "-o", str(tmp_path), "--margin", "30",
+                 "-f", "FLUX_AUTO", "0", "1e12", "--compression", "low"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "tile00:" in out.out and "too close to the edge" in out.out
     assert open_cuts(tmp_path / "tile00_cuts.h5").attrs["n_skipped_edge"] > 0
+
+
+def test_cli_make_cuts_errors(dre_tile, tmp_path, capsys):
+    assert main(["dre", "cuts", "-i", str(dre_tile["workdir"] / "Tiles"), "-s", str(tmp_path)]) == 1
+    err = capsys.readouterr()
+    assert "skipped" in err.out and "no tile was cut" in err.err
+    assert main(["dre", "cuts", "-f", "FLUX_AUTO", "a", "b", "-i", str(dre_tile["tile"]), "-s",
+                 str(dre_tile["workdir"] / "Sextracted"), "-o", str(tmp_path)]) == 1
+    assert "PARAM, MIN, MAX" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from lazyastro.cli.main import main
 from lazyastro.core.errors import FormatError, InputNotFoundError, LazyAstroError
 from lazyastro.dre.psf import (
     clean_psf,
@@ -17,7 +18,6 @@ from lazyastro.dre.psf import (
     write_psf,
 )
 from lazyastro.dre.sextract import find_sextractor, sextract
-from tests.conftest import run_cli
 
 needs_psfex = pytest.mark.skipif(find_psfex() is None or find_sextractor() is None,
                                  reason="SExtractor and PSFEx binaries not installed")
@@ -136,10 +136,11 @@ def test_read_psf_formats_and_bad_files(tmp_path):
         clean_psf(np.zeros((3, 3)))
 
 
-def test_cli_psfex_empirical(dre_sextracted, tmp_path):
-    r = run_cli("dre", "psfex_dre", "-i", dre_sextracted["catalog"], "-o", str(tmp_path), "--engine", "empirical")
-    assert r.returncode == 0, r.stderr
-    assert (tmp_path / "tile00.psf").is_file() and "PSF 25x25" in r.stdout
+def test_cli_psfex_empirical(dre_sextracted, tmp_path, capsys):
+    code = main(["dre", "psfex_dre", "-i", dre_sextracted["catalog"], "-o", str(tmp_path), "--engine", "empirical"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert (tmp_path / "tile00.psf").is_file() and "PSF 25x25" in out.out
 
 
 def test_make_psf_needs_nb(tmp_path, dre_sextracted):

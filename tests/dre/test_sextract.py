@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from lazyastro.cli.main import main
 from lazyastro.core.errors import FormatError, InputNotFoundError, LazyAstroError, ParameterError
 from lazyastro.dre.sextract import find_sextractor, read_catalog, resolve_gain, sextract, write_ldac
-from tests.conftest import run_cli
 
 NEEDED = ["NUMBER", "EXT_NUMBER", "X_IMAGE", "Y_IMAGE", "THETA_IMAGE", "A_IMAGE", "B_IMAGE", "CLASS_STAR",
           "FLUX_AUTO", "FLAGS", "ELONGATION", "FWHM_IMAGE", "FLUX_APER", "FLUXERR_APER", "FLUX_RADIUS", "SNR_WIN"]
@@ -139,11 +139,13 @@ def test_ldac_roundtrip(tmp_path):
         read_catalog(write_ldac(tmp_path / "d_cat.fits", {"X": np.zeros(2)}))
 
 
-def test_cli_sextract(dre_tile, tmp_path):
+def test_cli_sextract(dre_tile, tmp_path, capsys):
     pytest.importorskip("sep")
-    r = run_cli("dre", "sex_dre", "-i", str(dre_tile["workdir"] / "Tiles"), "-o", str(tmp_path / "S"),
-                "--engine", "sep", "--gain", "counts")
-    assert r.returncode == 0, r.stderr
-    assert "tile00:" in r.stdout and (tmp_path / "S" / "tile00_seg.fits").is_file()
-    r = run_cli("dre", "sextract", "-i", str(tmp_path / "none"), "--engine", "sep")
-    assert r.returncode == 1 and "none" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    code = main(["--no-progress", "dre", "sex_dre", "-i", str(dre_tile["workdir"] / "Tiles"), "-o",
+                 str(tmp_path / "S"), "--engine", "sep", "--gain", "counts", "--arg", "DETECT_MINAREA", "5"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "tile00:" in out.out and (tmp_path / "S" / "tile00_seg.fits").is_file()
+    assert main(["dre", "sextract", "-i", str(tmp_path / "none"), "--engine", "sep"]) == 1
+    err = capsys.readouterr().err
+    assert "none" in err and len(err.strip().splitlines()) == 1
