@@ -38,8 +38,19 @@ EXTRA_COORDS = ("flux", "npix", "n_excluded")
 _DEFAULT_BLOCK = 64
 
 
+def _single(x):
+    """The one block of a contracted blockwise index (given as nested lists, never concatenated:
+    concatenating a single block would copy it, and the cube must be read in place)."""
+    while isinstance(x, list):
+        if len(x) != 1:
+            raise ValueError("expected a single block")  # chi2 rechunks so this cannot happen
+        x = x[0]
+    return x
+
+
 def _block(obj, seg, rms, cube, *, mode, variance, psf_sum_sq, exposure, ddof):
     """One block of objects -> (N, K + 3) float64: chi^2 columns, then flux, npix, n_excluded."""
+    obj, seg, rms, cube = (_single(x) for x in (obj, seg, rms, cube))
     cube = cube.reshape(cube.shape[0], *obj.shape[-2:])  # a view
     res = K.chi2_block(obj, seg, rms, cube, mode=mode, variance=variance, psf_sum_sq=psf_sum_sq,
                        exposure=exposure, ddof=ddof)
@@ -83,12 +94,29 @@ def _check_inputs(convolved, cuts):
     return box
 
 
+def _in_place(arr, prefix: str):
+    """A one-chunk dask array whose single block *is* ``arr`` (no copy, no hashing).
+
+    ``dask.array.from_array`` copies in-memory arrays (and hashes them for the name); a
+    graph holding the array itself as its one key keeps the cube in place (the name is
+    unique per call, ``uuid``-based).
+    """
+    import uuid
+
+    import dask.array as da
+
+    name = f"{prefix}-{uuid.uuid4().hex}"
+    return da.Array({(name,) + (0,) * arr.ndim: arr}, name, chunks=tuple((n,) for n in arr.shape),
+                    dtype=arr.dtype, meta=meta_like(arr, ndim=arr.ndim, dtype=arr.dtype))
+
+
 def _as_blocks(var, block: int):
     import dask.array as da
 
     data = var.transpose("object", "y", "x").data
     if not isinstance(data, da.Array):
-        data = da.from_array(data, chunks=(block, -1, -1))
+        xp = array_namespace(data)
+        data = _in_place(xp.asarray(data), "dre-cuts")
     return data.rechunk((block, -1, -1))
 
 
@@ -154,7 +182,6 @@ def chi2(convolved: Any, cuts: Any, *, mode: str = "default", variance: str = "m
     """
     import dask.array as da
     import xarray as xr
-    from dask.base import tokenize
 
     K.check_mode(mode)
     K.check_variance(variance)
@@ -175,8 +202,7 @@ def chi2(convolved: Any, cuts: Any, *, mode: str = "default", variance: str = "m
     else:
         xp = array_namespace(data)
         arr = xp.ascontiguousarray(xp.asarray(data, dtype=xp.float32).reshape(nmod, npix))
-        cube = da.from_array(arr, chunks=(nmod, npix), name=f"dre-cube-{tokenize(arr)}",
-                             meta=meta_like(arr, ndim=2, dtype=np.float32))
+        cube = _in_place(arr, "dre-cube")
     cube = cube.map_blocks(_read_only, dtype=np.float32, meta=cube._meta)
 
     nobj = cuts.sizes["object"]
@@ -195,7 +221,7 @@ def chi2(convolved: Any, cuts: Any, *, mode: str = "default", variance: str = "m
 
     out = da.blockwise(
         _block, "oc", obj, "oyx", seg, "oyx", rms, "oyx", cube, "kp",
-        new_axes={"c": nmod + 3}, concatenate=True, dtype=np.float64,
+        new_axes={"c": nmod + 3}, concatenate=False, dtype=np.float64,
         meta=meta_like(cube, ndim=2, dtype=np.float64),
         mode=mode, variance=variance, psf_sum_sq=psf_sum_sq, exposure=float(exposure),
         ddof=int(ddof))

@@ -168,9 +168,9 @@ def _prepare(obj, mask, rms, xp, mode):
 def _sum_runs(mk, start, length, p0, p1):  # pragma: no cover - compiled
     acc = 0.0
     for r in range(p0, p1):
-        st = start[r]
-        for i in range(st, st + length[r]):
-            acc += mk[i]
+        a = mk[start[r]:start[r] + length[r]]  # slices: indices from 0 let LLVM vectorise
+        for i in range(a.shape[0]):
+            acc += a[i]
     return acc
 
 
@@ -179,12 +179,14 @@ def _chi_sum(mk, start, length, off, p0, p1, d, rms, s, sa):  # pragma: no cover
     """Sum of (d - s m)^2 / (sa m + rms^2) over the runs, no checks (vectorised)."""
     acc = 0.0
     for r in range(p0, p1):
-        st = start[r]
-        o = off[r]
-        for i in range(length[r]):
-            mm = np.float64(mk[st + i])
-            res = np.float64(d[o + i]) - s * mm
-            sg = np.float64(rms[o + i])
+        n = length[r]
+        a = mk[start[r]:start[r] + n]
+        dd = d[off[r]:off[r] + n]
+        rr = rms[off[r]:off[r] + n]
+        for i in range(n):
+            mm = np.float64(a[i])
+            res = np.float64(dd[i]) - s * mm
+            sg = np.float64(rr[i])
             acc += res * res / (sa * mm + sg * sg)
     return acc
 
@@ -195,12 +197,14 @@ def _chi_sum_checked(mk, start, length, off, p0, p1, d, rms, s, sa, legacy):  # 
     acc = 0.0
     cnt = 0
     for r in range(p0, p1):
-        st = start[r]
-        o = off[r]
-        for i in range(length[r]):
-            mm = np.float64(mk[st + i])
-            res = np.float64(d[o + i]) - s * mm
-            sg = np.float64(rms[o + i])
+        n = length[r]
+        a = mk[start[r]:start[r] + n]
+        dd = d[off[r]:off[r] + n]
+        rr = rms[off[r]:off[r] + n]
+        for i in range(n):
+            mm = np.float64(a[i])
+            res = np.float64(dd[i]) - s * mm
+            sg = np.float64(rr[i])
             den = sa * mm + sg * sg
             t = res * res / den
             if legacy:
