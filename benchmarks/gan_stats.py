@@ -23,13 +23,14 @@ warmed up (cached) first, and so is the job itself on a tiny set.
 
     python benchmarks/gan_stats.py            # full table
     python benchmarks/gan_stats.py --quick    # fewer images
-    python benchmarks/gan_stats.py --job-only # just the 1-vs-2-worker table
+    python benchmarks/gan_stats.py --job-only --repeat 3   # just the 1-vs-2-worker table, medians
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -203,6 +204,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer images per case")
     ap.add_argument("--job-only", action="store_true", help="only the whole-job 1-vs-2-worker table")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs of each 1-vs-2-worker pair, alternating (medians are reported; default 1)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -247,12 +250,18 @@ def _job_table(args) -> None:
         batch = 16 if size == 256 else 4
         for sched in ("threads", "distributed"):
             base = {"size": size, "n": n, "stat": "job", "impl": "lazyastro", "batch": batch, "scheduler": sched}
-            one = _run({**base, "workers": 1})
-            two = _run({**base, "workers": 2})
+            pairs = [(_run({**base, "workers": 1}), _run({**base, "workers": 2})) for _ in range(max(1, args.repeat))]
+
+            def med(i, key, pairs=pairs):
+                return statistics.median(p[i][key] for p in pairs)
+
+            ratio = statistics.median(p[1]["rate"] / p[0]["rate"] for p in pairs)
             label = "threads" if sched == "threads" else "LocalCluster, 1-thread worker processes"
-            print(f"| {size}² (batch {batch}) | {label} | {n} | {one['rate']:.2f} | {two['rate']:.2f} | "
-                  f"{two['rate'] / one['rate']:.2f}x | {one['cpu_per_wall']:.2f} | {two['cpu_per_wall']:.2f} | "
-                  f"{one['load']:.1f} / {two['load']:.1f} | {two['rss']:.0f} |", flush=True)
+            print(f"| {size}² (batch {batch}) | {label} | {n} | {med(0, 'rate'):.2f} | {med(1, 'rate'):.2f} | "
+                  f"{ratio:.2f}x | {med(0, 'cpu_per_wall'):.2f} | {med(1, 'cpu_per_wall'):.2f} | "
+                  f"{med(0, 'load'):.1f} / {med(1, 'load'):.1f} | {med(1, 'rss'):.0f} |", flush=True)
+    if args.repeat > 1:
+        print(f"\n(medians of {args.repeat} alternating runs; speed-up = median of the per-pair ratios)")
 
 
 if __name__ == "__main__":
