@@ -59,10 +59,18 @@ def clean_mask(own: np.ndarray, *, block: int = 4, dilation: int = 4) -> np.ndar
     m[max(cy - lo, 0):cy - lo + block, max(cx - lo, 0):cx - lo + block] = True
     labels, _ = ndimage.label(m, structure=CROSS)
     m = labels == labels[cy, cx]
-    m = ndimage.binary_fill_holes(m)
+    # fill and dilate inside the component's bounding box grown by dilation + 1 (same result:
+    # the box keeps a background ring for the hole filling and room for the growth)
+    ys, xs = np.nonzero(m)
+    pad = int(dilation) + 1
+    y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, m.shape[0])
+    x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, m.shape[1])
+    box = ndimage.binary_fill_holes(m[y0:y1, x0:x1])
     if dilation:
-        m = ndimage.binary_dilation(m, structure=CROSS, iterations=int(dilation))
-    return m
+        box = ndimage.binary_dilation(box, structure=CROSS, iterations=int(dilation))
+    out = np.zeros_like(m)
+    out[y0:y1, x0:x1] = box
+    return out
 
 
 def cut_origin(x_image: float, y_image: float, size: int = 128) -> tuple[int, int, int, int]:

@@ -55,6 +55,28 @@ def test_mask_forces_the_centre_block_and_excludes_neighbours():
     assert out4[C - 3, C] and not (out4 & (seg == 3)).sum() > 4 * 4 * 4  # only the ring touches the neighbour
 
 
+def test_mask_matches_the_full_stamp_recipe():
+    # the kernel works in the component's bounding box; the result equals the recipe on the whole stamp
+    from scipy import ndimage
+
+    def recipe(own):
+        m = own.copy()
+        m[C - 2:C + 2, C - 2:C + 2] = True
+        lab, _ = ndimage.label(m, structure=np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool))
+        m = ndimage.binary_fill_holes(lab == lab[C, C])
+        return ndimage.binary_dilation(m, structure=np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool), iterations=4)
+
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        noise = ndimage.gaussian_filter(rng.random((B, B)), 2 + i % 3)
+        own = noise > np.quantile(noise, rng.uniform(0.3, 0.8))
+        np.testing.assert_array_equal(clean_mask(own), recipe(own))
+    edge = np.zeros((B, B), bool)
+    edge[:, C - 5:C + 5] = True
+    edge[3, C] = False
+    np.testing.assert_array_equal(clean_mask(edge), recipe(edge))
+
+
 def test_cut_origin_centre_convention():
     cy, cx, y0, x0 = cut_origin(300.0, 200.0)
     assert (cy, cx) == (199, 299) and (cy - y0, cx - x0) == (C, C)
