@@ -5,6 +5,7 @@
     lazyastro dre sextract -i Tiles -o Sextracted [--subdir] [--engine auto|sextractor|sep]
         [--gain counts|cps|VALUE] [--gain-key KEY] [--config F] [--param F] [--filter F] [--nnw F]
         [--zero-point ZP] [--seeing FWHM] [--flags DIR] [--weights DIR [DIR]] [--arg NAME VALUE]...
+        [--file NAME DIR [DIR2]]...
     lazyastro dre sextract -i DET_DIR MEAS_DIR ...            # dual-image mode (names matched by prefix)
     lazyastro dre psfex -i Sextracted -o PSF [-c default.psfex] [--engine auto|psfex|empirical]
     lazyastro dre cuts -i Tiles -s Sextracted [-c CATALOGS] -o Cuts [--margin 80] [--max-stellarity 1.0]
@@ -69,10 +70,22 @@ def _sextract(args) -> int:
             w2 = Path(args.weights[-1]) / f"{name}_wht.fits"
             weights = [w1, w2] if det is not None or len(args.weights) == 2 else [w1]
         flags = Path(args.flags) / f"{det_name}_flag.fits" if args.flags else None
+        extra = [tuple(a) for a in args.arg or ()]
+        for spec in args.file or ():
+            # --file NAME DIR [DIR2]: -NAME DIR/<detection file name>[,DIR2/<measurement file name>]
+            if len(spec) not in (2, 3):
+                raise ParameterError(f"--file takes NAME DIR [DIR2], got {' '.join(spec)}")
+            key, dirs = spec[0], spec[1:]
+            files = [Path(dirs[0]) / (det or image).name] + ([Path(dirs[-1]) / image.name] if det or len(dirs) == 2
+                                                              else [])
+            for f in files:
+                if not f.is_file():
+                    raise InputNotFoundError(f"--file {key}: no such file", f)
+            extra.append((key, ",".join(str(f.resolve()) for f in files)))
         out = sextract(image, args.output, engine=args.engine, detection=det, gain=args.gain, gain_key=args.gain_key,
                        config=args.config, params=args.param, filter=args.filter, nnw=args.nnw,
                        zero_point=args.zero_point, seeing=args.seeing, weights=weights, flags=flags,
-                       args=[tuple(a) for a in args.arg or ()], subdir=args.subdir)
+                       args=extra, subdir=args.subdir)
         n = len(read_catalog(out["catalog"]))
         print(f"{name}: {n} objects ({out['engine']}) -> {out['catalog']}")
     return 0
@@ -159,6 +172,8 @@ def register(subparsers) -> None:
     p.add_argument("--weights", nargs="+", default=None, metavar="DIR",
                    help="weight images DIR1/<det>_wht.fits[,DIR2/<meas>_wht.fits] (MAP_WEIGHT)")
     p.add_argument("--arg", nargs=2, action="append", metavar=("NAME", "VALUE"), help="extra -NAME VALUE option")
+    p.add_argument("--file", nargs="+", action="append", metavar="NAME DIR",
+                   help="-NAME DIR/<image file>[,DIR2/<measurement file>] (repeatable)")
     p.add_argument("--separator", default="_", help="dual mode: names match on the prefix before this (default _)")
     p.set_defaults(func=_sextract)
 

@@ -149,3 +149,28 @@ def test_cli_sextract(dre_tile, tmp_path, capsys):
     assert main(["dre", "sextract", "-i", str(tmp_path / "none"), "--engine", "sep"]) == 1
     err = capsys.readouterr().err
     assert "none" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("engine", ["sep", pytest.param("sextractor", marks=needs_sextractor)])
+def test_weights_mask_a_region(dre_tile, dre_truth, tmp_path, engine):
+    if engine == "sep":
+        pytest.importorskip("sep")
+    gal = dre_truth[~dre_truth["is_star"] & ~dre_truth["is_neighbour"]][0]
+    y, x = int(gal["y"]) - 1, int(gal["x"]) - 1
+    w = np.ones((512, 512), np.float32)
+    w[y - 40:y + 40, x - 40:x + 40] = 0.0
+    fits.PrimaryHDU(w).writeto(tmp_path / "w.fits")
+    cat = read_catalog(sextract(dre_tile["tile"], tmp_path / "S", engine=engine, weights=tmp_path / "w.fits",
+                                detection=dre_tile["tile"])["catalog"])
+    d = np.hypot(np.asarray(cat["X_IMAGE"]) - gal["x"], np.asarray(cat["Y_IMAGE"]) - gal["y"])
+    assert d.min() > 30 and len(cat) > 10  # the zero-weight region yields no detection, the rest does
+
+
+def test_cli_file_option(dre_tile, tmp_path, capsys):
+    pytest.importorskip("sep")
+    wdir = tmp_path / "W"
+    wdir.mkdir()
+    fits.PrimaryHDU(np.ones((512, 512), np.float32)).writeto(wdir / "tile00.fits")
+    code = main(["dre", "sextract", "-i", dre_tile["tile"], "-o", str(tmp_path / "S"), "--engine", "sep",
+                 "--file", "MISSING_NAME", str(tmp_path / "nowhere")])
+    assert code == 1 and "nowhere/tile00.fits: --file MISSING_NAME: no such file" in capsys.readouterr().err
