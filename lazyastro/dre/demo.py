@@ -100,21 +100,21 @@ def recovery(matched, *, grid: dict | None = None) -> dict[str, float]:
 
 
 def pipeline_step(ctx) -> list[str]:
-    """Simulate one 512 x 512 tile (12 galaxies on the reduced grid, stars, neighbours), run the pipeline."""
+    """Simulate one 384 x 384 tile (6 galaxies on the reduced grid, stars, neighbours), run the pipeline."""
     from . import make_models
     from .pipeline import run
     from .simulate import write_tiles
 
     work = Path(ctx.out) / "dre"
     grid = demo_grid()
-    tiles = write_tiles(work, shape=(512, 512), n_galaxies=12, n_stars=6, seed=ctx.seed, grid=grid,
-                        q_range=(0.4, 1.0), log_r_range=(0.0, 1.0), min_separation=60.0)
+    tiles = write_tiles(work, shape=(384, 384), n_galaxies=6, n_stars=4, seed=ctx.seed, grid=grid,
+                        q_range=(0.4, 1.0), log_r_range=(0.0, 1.0), min_separation=50.0, galaxy_flux=(2e4, 8e4))
     models = make_models(**{k: v for k, v in grid.items()}, boxsize=128)
 
     def job():
         return run(work / "Tiles", models=models, engine="sep", mosaics=True, progress=False)
 
-    (summary,) = ctx.table.run("dre: sep + PSF + cuts + fit of one 512x512 tile (90 models)", 512 * 512 * 4, job)
+    (summary,) = ctx.table.run("dre: sep + PSF + cuts + fit of one 384x384 tile (90 models)", 384 * 384 * 4, job)
     rec = recovery(match_truth(summary, tiles[0]["truth"]), grid=grid)
     print(f"  dre: {rec['n']} simulated galaxies fitted; true grid point found for {rec['exact']:.0%} "
           f"(q {rec['q']:.0%}, theta {rec['theta']:.0%}, log r {rec['log_r']:.0%}; "
@@ -124,4 +124,4 @@ def pipeline_step(ctx) -> list[str]:
 
 
 #: (order, label, step) entries collected by ``lazyastro demo``.
-DEMO_STEPS: list = []  # (40, "dre pipeline", pipeline_step) once models/chi2/cuts have landed
+DEMO_STEPS = [(40, "dre pipeline", pipeline_step)]
