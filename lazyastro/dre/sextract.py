@@ -610,11 +610,13 @@ def _run_sep(image, detection, out, *, gain, zero_point, weights, extra, thresho
     mask_arg = mask if mask.any() else None
     meas_c = np.where(mask, 0.0, meas)
     det_c = np.where(mask, 0.0, det)
-    back_m, rms_m = _background(meas_c, mask_arg, extra)
-    if detection is None:
-        back_d, rms_d = back_m, rms_m
-    else:
-        back_d, rms_d = _background(det_c, mask_arg, extra)
+    try:
+        back_m, rms_m = _background(meas_c, mask_arg, extra)
+        back_d, rms_d = (back_m, rms_m) if detection is None else _background(det_c, mask_arg, extra)
+    except LazyAstroError:
+        raise
+    except Exception as exc:
+        raise LazyAstroError(f"sep background failed: {type(exc).__name__}: {exc}", image) from exc
     if werr[0] is not None:
         # weights give the relative noise; scale them to the measured background rms
         for i, (rms, e) in enumerate(((rms_d, werr[0]), (rms_m, werr[1]))):
@@ -623,8 +625,13 @@ def _run_sep(image, detection, out, *, gain, zero_point, weights, extra, thresho
             werr[i] = np.where(finite, e * scale, 1e30)
         rms_d, rms_m = werr
     nb_m, nb_d = meas_c - back_m, det_c - back_d
-    cols, seg, (iy, ix) = _sep_catalog(nb_d, rms_d, nb_m, rms_m, mask_arg, gain=gain, zero_point=zero_point,
-                                       extra=extra, threshold=threshold)
+    try:
+        cols, seg, (iy, ix) = _sep_catalog(nb_d, rms_d, nb_m, rms_m, mask_arg, gain=gain, zero_point=zero_point,
+                                           extra=extra, threshold=threshold)
+    except LazyAstroError:
+        raise
+    except Exception as exc:  # sep raises plain Exception subclasses (pixel stack, deblending limits)
+        raise LazyAstroError(f"sep extraction failed: {type(exc).__name__}: {exc}", image) from exc
     cols["BACKGROUND"] = back_m[iy, ix].astype(np.float32)
     nb_out = np.where(bad, np.nan, nb_m).astype(np.float32)
     _write_image(out["nb"], nb_out, header)

@@ -59,6 +59,16 @@ def test_psfex_failure(dre_tile, tmp_path):
         run_psfex(bad, tmp_path / "PSF")
 
 
+@needs_psfex
+def test_psfex_no_star(tmp_path):
+    pytest.importorskip("sep")
+    fits.PrimaryHDU(np.random.default_rng(0).normal(0, 1, (200, 200)).astype(np.float32)).writeto(tmp_path / "n.fits")
+    cat = sextract(tmp_path / "n.fits", tmp_path, engine="sep", threshold=10)["catalog"]
+    with pytest.raises(LazyAstroError, match="n_cat.fits: PSFEx produced no usable PSF: .*accepted no star"):
+        run_psfex(cat, tmp_path / "PSF")
+    assert not (tmp_path / "PSF" / "n.psf").exists()
+
+
 def test_empirical_psf(dre_tile, dre_sextracted):
     true = _true_psf(dre_tile)
     _check_psf(empirical_psf(dre_sextracted["nb"], dre_sextracted["catalog"]), true)
