@@ -266,3 +266,31 @@ def test_bad_cuts_without_rms_or_with_nan(field, models_path, tmp_path, capsys):
         f[key]["obj"][...] = obj
     err = _bad_fit(root, models_path, tmp_path, capsys, cuts=cuts)
     assert "NaN" in err and key in err
+
+
+# --------------------------------------------------------------------------- PSF directory, legacy mode
+
+
+def test_fit_psf_directory_skips_tiles_without_psf(field, models_path, tmp_path):
+    from lazyastro.dre import fit
+
+    root, summary, _ = field
+    cuts = tmp_path / "Cuts"
+    cuts.mkdir()
+    shutil.copy(root / "Cuts" / "tile00_cuts.h5", cuts / "tile00_cuts.h5")
+    shutil.copy(root / "Cuts" / "tile00_cuts.h5", cuts / "other_cuts.h5")
+    psf_dir = tmp_path / "PSF"
+    psf_dir.mkdir()
+    shutil.copy(next((root / "PSF").iterdir()), psf_dir / "tile00.psf")
+    with pytest.warns(UserWarning, match="no PSF other.psf"):
+        out = fit(cuts, models=models_path, psf=psf_dir, chi_dir=tmp_path / "Chi", summary_dir=tmp_path / "Summary",
+                  catalogs=root / "Sextracted", mosaics=tmp_path / "Mosaics", mode="legacy", progress=False)
+    assert out == [str(tmp_path / "Summary" / "tile00_dre.fits")]
+    assert not (tmp_path / "Chi" / "other_chi.h5").exists()
+    t = Table.read(out[0])
+    assert len(t) == len(Table.read(summary))
+    # legacy mosaics: every panel transposed relative to the cut
+    key = f"{t['EXT_NUMBER'][0]:02d}_{t['NUMBER'][0]:04d}"
+    mosaic = fits.getdata(tmp_path / "Mosaics" / "tile00" / f"tile00_{key}_mosaic.fits", ext=1)
+    with h5py.File(cuts / "tile00_cuts.h5") as f:
+        np.testing.assert_array_equal(mosaic[:, :128], f[key]["obj"][()].T)
