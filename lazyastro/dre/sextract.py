@@ -38,8 +38,9 @@ parameter file. Differences from SExtractor, by column:
 
 Gain: ``gain="counts"`` uses the header gain (key ``gain_key``; default: ``GAIN``, else the single
 key containing ``GAIN``), ``"cps"`` the header gain times ``EXPTIME`` (images in counts per second),
-a number that value; ``None`` passes nothing (SExtractor then uses its configuration, whose
-``GAIN_KEY`` may read the header; sep adds no Poisson term).
+a number that value; ``None`` passes nothing: SExtractor then uses its configuration (the shipped one
+has ``GAIN_KEY GAIN``, so a header ``GAIN`` is used, else no Poisson term), and the sep engine does the
+same (header ``GAIN`` if present).
 """
 
 from __future__ import annotations
@@ -355,6 +356,11 @@ def sextract(image: str | os.PathLike, out_dir: str | os.PathLike = "Sextracted"
         else:
             if flags is not None:
                 raise ParameterError("flags: flag images need the SExtractor engine (engine='sextractor')")
+            if gain is None:  # as SExtractor's GAIN_KEY GAIN
+                try:
+                    gain_value = float(header["GAIN"]) if "GAIN" in header else None
+                except (TypeError, ValueError):
+                    gain_value = None
             _run_sep(image, detection, tmp_paths, gain=gain_value, zero_point=zero_point, weights=weights,
                      extra=extra, threshold=threshold)
         for k in PRODUCTS:
