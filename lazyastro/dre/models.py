@@ -124,7 +124,7 @@ def _render_block(grid: dict, boxsize: int, oversample: float, block_info=None) 
     shape = mesh[0].shape
     st = render_stamps(mesh[0].ravel(), mesh[1].ravel(), mesh[2].ravel(), 10.0 ** mesh[3].ravel(), boxsize,
                        accuracy=DEFAULT_RULE["accuracy"] * oversample,
-                       central_cells=int(np.ceil(DEFAULT_RULE["central_cells"] * oversample)))
+                       central_cells=DEFAULT_RULE["central_cells"] * oversample)
     return st.astype(np.float32).reshape(shape + (boxsize, boxsize))
 
 
