@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 __all__ = [
-    "make_models", "open_models", "write_models", "default_grid",
+    "make_models", "open_models", "write_models", "default_grid", "default_models",
     "convolve",
     "read_psf", "run_psfex", "empirical_psf",
     "sextract",
@@ -22,6 +22,7 @@ __all__ = [
 
 _LAZY = {
     "make_models": ".models", "open_models": ".models", "write_models": ".models", "default_grid": ".models",
+    "default_models": ".models",
     "convolve": ".convolve",
     "read_psf": ".psf", "run_psfex": ".psf", "empirical_psf": ".psf",
     "sextract": ".sextract",
