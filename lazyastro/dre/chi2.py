@@ -48,12 +48,12 @@ def _single(x):
     return x
 
 
-def _block(obj, seg, rms, cube, *, mode, variance, psf_sum_sq, exposure, ddof):
+def _block(obj, seg, rms, cube, extremes, *, mode, variance, psf_sum_sq, exposure, ddof):
     """One block of objects -> (N, K + 3) float64: chi^2 columns, then flux, npix, n_excluded."""
-    obj, seg, rms, cube = (_single(x) for x in (obj, seg, rms, cube))
+    obj, seg, rms, cube, extremes = (_single(x) for x in (obj, seg, rms, cube, extremes))
     cube = cube.reshape(cube.shape[0], *obj.shape[-2:])  # a view
     res = K.chi2_block(obj, seg, rms, cube, mode=mode, variance=variance, psf_sum_sq=psf_sum_sq,
-                       exposure=exposure, ddof=ddof)
+                       exposure=exposure, ddof=ddof, model_range=(extremes[:, 0], extremes[:, 1]))
     xp = array_namespace(res.chi)
     n = res.chi.shape[0]
     out = xp.empty((n, res.chi.shape[1] + 3), xp.float64)
@@ -65,12 +65,19 @@ def _block(obj, seg, rms, cube, *, mode, variance, psf_sum_sq, exposure, ddof):
 
 
 def _read_only(block):
-    """A read-only view of the cube block (the kernel caches per-model extremes of read-only cubes)."""
+    """A read-only view of the cube block: no task can change the shared cube."""
     if isinstance(block, np.ndarray):
         view = block.view()
         view.flags.writeable = False
         return view
     return block
+
+
+def _extremes(block):
+    """(K, 2) per-model minimum and maximum of the cube (one task per cube)."""
+    lo, hi = K.model_extremes(block)
+    xp = array_namespace(block)
+    return xp.stack([lo, hi], axis=1)
 
 
 def _check_inputs(convolved, cuts):
@@ -204,6 +211,8 @@ def chi2(convolved: Any, cuts: Any, *, mode: str = "default", variance: str = "m
         arr = xp.ascontiguousarray(xp.asarray(data, dtype=xp.float32).reshape(nmod, npix))
         cube = _in_place(arr, "dre-cube")
     cube = cube.map_blocks(_read_only, dtype=np.float32, meta=cube._meta)
+    extremes = cube.map_blocks(_extremes, chunks=((nmod,), (2,)), dtype=np.float64,
+                               meta=meta_like(cube, ndim=2, dtype=np.float64))
 
     nobj = cuts.sizes["object"]
     if objects_per_block is None:
@@ -220,7 +229,7 @@ def chi2(convolved: Any, cuts: Any, *, mode: str = "default", variance: str = "m
     obj, seg, rms = (_as_blocks(cuts[name], block) for name in ("obj", "seg", "rms"))
 
     out = da.blockwise(
-        _block, "oc", obj, "oyx", seg, "oyx", rms, "oyx", cube, "kp",
+        _block, "oc", obj, "oyx", seg, "oyx", rms, "oyx", cube, "kp", extremes, "ke",
         new_axes={"c": nmod + 3}, concatenate=False, dtype=np.float64,
         meta=meta_like(cube, ndim=2, dtype=np.float64),
         mode=mode, variance=variance, psf_sum_sq=psf_sum_sq, exposure=float(exposure),

@@ -60,8 +60,8 @@ from numba import njit
 from ..core.backend import array_namespace, is_cupy
 from ..core.errors import ParameterError
 
-__all__ = ["chi2_block", "chi2_gather", "chi2_dense", "Chi2Result", "MODES", "VARIANCES",
-           "check_mode", "check_variance"]
+__all__ = ["chi2_block", "chi2_gather", "chi2_dense", "model_extremes", "Chi2Result", "MODES",
+           "VARIANCES", "check_mode", "check_variance"]
 
 MODES = ("default", "legacy")
 VARIANCES = ("model", "psf")
@@ -340,7 +340,7 @@ def _runs(mask2d: np.ndarray, box):
     return start, length, ptr
 
 
-def _chi2_numba(models2d, box, obj, rms, fk_mask, valid, fd, a, legacy, ddof):
+def _chi2_numba(models2d, box, obj, rms, fk_mask, valid, fd, a, legacy, ddof, model_range):
     n = fd.shape[0]
     fk_start, fk_len, fk_ptr = _runs(fk_mask, box)
     if legacy:
@@ -356,7 +356,11 @@ def _chi2_numba(models2d, box, obj, rms, fk_mask, valid, fd, a, legacy, ddof):
     tot = valid.sum(axis=1).astype(np.int64)
     r2 = np.where(valid, rms.reshape(n, -1).astype(np.float64) ** 2, np.inf)
     vmin = r2.min(axis=1) if r2.shape[1] else np.full(n, np.inf)
-    mlo, mhi = _model_range(models2d)
+    if model_range is None:
+        model_range = model_extremes(models2d)
+    mlo, mhi = (np.ascontiguousarray(x, dtype=np.float64) for x in model_range)
+    if mlo.shape != (models2d.shape[0],) or mhi.shape != (models2d.shape[0],):
+        raise ParameterError(f"model_range must be two arrays of {models2d.shape[0]} values")
     out = np.empty((n, models2d.shape[0]), np.float64)
     nexcl = np.zeros(n, np.int64)
     _chi2_runs(models2d, mlo, mhi, fk_start, fk_len, fk_ptr, ch_start, ch_len, ch_off, ch_ptr,
@@ -365,27 +369,22 @@ def _chi2_numba(models2d, box, obj, rms, fk_mask, valid, fd, a, legacy, ddof):
     return out, nexcl
 
 
-_RANGE_CACHE: dict = {}
+def model_extremes(models: Any) -> tuple[Any, Any]:
+    """Per-model minimum and maximum (float64), which decide the kernel's unchecked fast path.
 
+    :func:`lazyastro.dre.chi2` computes them once per cube (one graph task) and passes them to
+    every block; a direct :func:`chi2_block` call computes them when not given.
 
-def _model_range(models2d: np.ndarray):
-    """Per-model min and max (float64), cached for the last cube seen.
-
-    The cache holds the array that owns the memory (views of one cube share it) together with
-    the buffer address and shape, so a new cube never matches an old entry while it lives.
-    Read-only cubes only (a writeable one is measured each call).
+    Examples
+    --------
+    >>> lo, hi = model_extremes(np.arange(8, dtype="f4").reshape(2, 2, 2))
+    >>> lo.tolist(), hi.tolist()
+    ([0.0, 4.0], [3.0, 7.0])
     """
-    root = models2d
-    while isinstance(root.base, np.ndarray):
-        root = root.base
-    key = (id(root), models2d.__array_interface__["data"][0], models2d.shape)
-    hit = _RANGE_CACHE.get("last")
-    if hit is not None and hit[0] == key and hit[1] is root and not models2d.flags.writeable:
-        return hit[2], hit[3]
-    lo = models2d.min(axis=1).astype(np.float64)
-    hi = models2d.max(axis=1).astype(np.float64)
-    _RANGE_CACHE["last"] = (key, root, lo, hi)
-    return lo, hi
+    xp = array_namespace(models)
+    m = xp.asarray(models)
+    m = m.reshape(m.shape[0], -1) if m.ndim == 2 else m.reshape(-1, m.shape[-2] * m.shape[-1])
+    return m.min(axis=1).astype(xp.float64), m.max(axis=1).astype(xp.float64)
 
 
 # --------------------------------------------------------------------------- CUDA form
@@ -417,7 +416,7 @@ void dre_chi2(const float* __restrict__ models, const long long npix, const int 
         const double r = d[p] - s * m;
         const double den = sa * m + v[p];
         const double t = r * r / den;
-        const bool ok = legacy ? !isnan(t) : (den > 0.0);
+        const bool ok = legacy ? !isnan(t) : (den > 0.0 && !isnan(t));
         if (ok) { acc += t; cnt += 1; }
     }
     for (int o = 16; o > 0; o >>= 1) {
@@ -476,7 +475,8 @@ def _chi2_cuda(models2d, d, v, fk_mask, valid, fd, a, legacy, ddof):
 
 def chi2_block(obj: Any, mask: Any, rms: Any, models: Any, *, mode: str = "default",
                variance: str = "model", psf_sum_sq: float | None = None,
-               exposure: float = 1.0, ddof: int = 0) -> Chi2Result:
+               exposure: float = 1.0, ddof: int = 0,
+               model_range: tuple[Any, Any] | None = None) -> Chi2Result:
     """Chi^2 of every object of a block against every model, in one compiled pass.
 
     Parameters
@@ -496,6 +496,8 @@ def chi2_block(obj: Any, mask: Any, rms: Any, models: Any, *, mode: str = "defau
         ``t_exp`` of the ``"psf"`` variance.
     ddof : int
         Default mode: the mean divides by ``count - ddof`` (must be 0 in legacy mode).
+    model_range : (array, array), optional
+        :func:`model_extremes` of ``models`` if already known (saves a pass over the cube).
 
     Returns
     -------
@@ -531,7 +533,8 @@ def chi2_block(obj: Any, mask: Any, rms: Any, models: Any, *, mode: str = "defau
     if is_cupy(models2d):
         out, nexcl = _chi2_cuda(models2d, d, v, fk_mask, valid, fd, a, legacy, ddof)
     else:
-        out, nexcl = _chi2_numba(models2d, box, obj, rms, fk_mask, valid, fd, a, legacy, ddof)
+        out, nexcl = _chi2_numba(models2d, box, obj, rms, fk_mask, valid, fd, a, legacy, ddof,
+                                 model_range)
     npix = valid.sum(axis=1).astype(xp.int64)
     return Chi2Result(out.astype(xp.float32), fd, npix, nexcl)
 
