@@ -199,9 +199,9 @@ def test_fit_resumes_after_kill_9(field, models_path, tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- bad inputs
 
 
-def _bad_fit(root: Path, models_path, tmp_path, capsys, *, psf=None, cuts=None, catalogs=None) -> str:
+def _bad_fit(root: Path, models_path, tmp_path, capsys, *, psf=None, cuts=None, catalogs=None, command="fit") -> str:
     out = tmp_path / "out"
-    args = ["--no-progress", "dre", "fit", "-m", str(models_path), "--psf", str(psf or next((root / "PSF").iterdir())),
+    args = ["--no-progress", "dre", command, "-m", str(models_path), "--psf", str(psf or next((root / "PSF").iterdir())),
             "-i", str(cuts or root / "Cuts" / "tile00_cuts.h5"), "-o", str(out / "Summary"), "--chi", str(out / "Chi"),
             "--catalogs", str(catalogs or root / "Sextracted")]
     capsys.readouterr()
@@ -217,7 +217,7 @@ def test_bad_psf_shape_and_negative(field, models_path, tmp_path, capsys):
     root, _, _ = field
     p3 = tmp_path / "cube_psf.fits"
     fits.PrimaryHDU(np.ones((3, 5, 5), "f4")).writeto(p3)
-    assert "cube_psf.fits" in _bad_fit(root, models_path, tmp_path, capsys, psf=p3)
+    assert "cube_psf.fits" in _bad_fit(root, models_path, tmp_path, capsys, psf=p3, command="dre")  # legacy name
     big = tmp_path / "big_psf.fits"
     fits.PrimaryHDU(np.ones((200, 200), "f4")).writeto(big)
     assert "big_psf.fits" in _bad_fit(root, models_path, tmp_path, capsys, psf=big)
