@@ -1,0 +1,47 @@
+"""The sgan step of ``lazyastro demo`` (small size, built-in model)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from lazyastro.cli.demo import StepTable, demo_steps
+
+
+def test_the_step_is_collected_by_lazyastro_demo():
+    assert "sgan mosaic" in [label for label, _ in demo_steps()]
+
+
+def test_small_demo_step_writes_a_mosaic_and_its_statistics(tmp_path, capsys):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    pytest.importorskip("keras")
+    import lazyastro
+    from lazyastro.sgan.demo import mosaic_size, mosaic_step
+    from lazyastro.sgan.model import builtin_model_path
+
+    if not builtin_model_path().exists():
+        pytest.skip("built-in model not shipped in this checkout")
+    table = StepTable()
+    ctx = SimpleNamespace(out=tmp_path, seed=0, table=table, args=argparse.Namespace(size="small"))
+    outputs = mosaic_step(ctx)
+    side = mosaic_size("small")
+    m = lazyastro.open_zarr(outputs[0])
+    assert m.dims == ("band", "y", "x") and m.shape[1:] == (side, side)
+    assert np.isfinite(m.values).all() and float(m.values.std()) > 0
+    assert len(table.rows) == 2 and all(r[1] > 0 and r[3] > 0 for r in table.rows)
+    assert "PSD peak" in capsys.readouterr().err
+
+
+def test_the_step_skips_cleanly_without_keras(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    from lazyastro.sgan import demo
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "keras" else real(name, *a))
+    ctx = SimpleNamespace(out=tmp_path, seed=0, table=StepTable(), args=argparse.Namespace(size="small"))
+    assert demo.mosaic_step(ctx) == [] and "skipped" in capsys.readouterr().err
