@@ -21,6 +21,9 @@ from ..core.errors import ParameterError
 
 __all__ = ["convolve", "clean_psf", "convolve_stamps"]
 
+#: working memory of one FFT batch in :func:`convolve_stamps`
+_BATCH_BYTES = 16 * 2**20
+
 
 def clean_psf(psf: Any) -> np.ndarray:
     """Validate a PSF and clean it like the legacy ``get_psf``: negatives to 0, sum 1.
@@ -105,10 +108,16 @@ def convolve_stamps(stamps, psf, *, legacy: bool = False):
     py, px = psf.shape
     shape = _fft_shape((by, bx), (py, px))
     kernel = fft.rfft2(xp.asarray(psf, dtype=xp.float64), s=shape)
-    spec = fft.rfft2(xp.asarray(stamps, dtype=xp.float64), s=shape, axes=(-2, -1))
-    full = fft.irfft2(spec * kernel, s=shape, axes=(-2, -1))
     y0, x0 = ((py - 1) // 2, (px - 1) // 2) if legacy else (py // 2, px // 2)
-    return xp.ascontiguousarray(full[..., y0:y0 + by, x0:x0 + bx]).astype(xp.float32)
+    flat = stamps.reshape((-1, by, bx))
+    out = xp.empty(flat.shape, dtype=xp.float32)
+    # batches of stamps: the float64 padded spectra of a batch stay small (~64 stamps)
+    step = max(1, _BATCH_BYTES // (shape[0] * shape[1] * 8 * 3))
+    for i in range(0, flat.shape[0], step):
+        spec = fft.rfft2(xp.asarray(flat[i:i + step], dtype=xp.float64), s=shape, axes=(-2, -1))
+        full = fft.irfft2(spec * kernel, s=shape, axes=(-2, -1))
+        out[i:i + step] = full[:, y0:y0 + by, x0:x0 + bx]
+    return out.reshape(stamps.shape)
 
 
 def convolve(models, psf, *, legacy: bool = False):
