@@ -325,37 +325,73 @@ _TILE = 8
 
 
 def _runs(mask2d: np.ndarray, box):
-    """Runs of consecutive True pixels along rows: (object, flat start, length) in C order."""
+    """Runs of consecutive True pixels along rows: (flat start, length, ptr) in C order.
+
+    One ``flatnonzero`` over the row transitions: starts and ends alternate along each row.
+    """
     n = mask2d.shape[0]
     by, bx = box
-    p = np.zeros((n, by, bx + 2), np.int8)
-    p[:, :, 1:-1] = mask2d.reshape(n, by, bx)
-    edge = np.diff(p, axis=2)
-    so, sy, sx = np.nonzero(edge == 1)
-    _, _, ex = np.nonzero(edge == -1)
-    start = (sy * bx + sx).astype(np.int64)
-    length = (ex - sx).astype(np.int64)
+    p = np.zeros((n, by, bx + 1), np.bool_)
+    p[:, :, :bx] = mask2d.reshape(n, by, bx)
+    edge = p.copy()
+    edge[:, :, 1:] ^= p[:, :, :-1]  # True where the mask changes (x = position of the change)
+    nz = np.flatnonzero(edge)
+    s, e = nz[0::2], nz[1::2]
+    row, sx = np.divmod(s, bx + 1)
+    length = (e - s).astype(np.int64)
+    so = row // by
+    start = ((row % by) * bx + sx).astype(np.int64)
     ptr = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(so, minlength=n), out=ptr[1:])
     return start, length, ptr
 
 
-def _chi2_numba(models2d, box, obj, rms, fk_mask, valid, fd, a, legacy, ddof, model_range):
-    n = fd.shape[0]
-    fk_start, fk_len, fk_ptr = _runs(fk_mask, box)
-    if legacy:
-        ch_start, ch_len, ch_ptr = _runs(valid, box)
+def _prepare_cpu(obj, mask, rms, mode, box):
+    """The CPU kernel's inputs, computed on the mask pixels only (no full-stamp temporaries)."""
+    n = obj.shape[0]
+    m = mask.reshape(n, -1)
+    fk_start, fk_len, fk_ptr = _runs(m, box)
+    o, pix = np.nonzero(m)  # C order = run order
+    dm = obj.reshape(n, -1)[o, pix]
+    rm = rms.reshape(n, -1)[o, pix]
+    if mode == "legacy":
+        good = ~(np.isnan(dm) | np.isnan(rm))
+        fd = np.bincount(o, weights=np.where(np.isnan(dm), 0.0, dm), minlength=n)
     else:
-        ch_start, ch_len, ch_ptr = fk_start, fk_len, fk_ptr
+        good = np.isfinite(dm) & np.isfinite(rm)
+        fd = np.bincount(o, weights=np.where(good, dm, 0.0), minlength=n)
+    tot = np.bincount(o, weights=good, minlength=n).astype(np.int64)
+    r2 = np.where(good, rm.astype(np.float64) ** 2, np.inf)
+    vmin = np.full(n, np.inf)
+    if r2.size:
+        nonempty = fk_ptr[1:] > fk_ptr[:-1]
+        firsts = np.searchsorted(o, np.arange(n)[nonempty])
+        vmin[nonempty] = np.minimum.reduceat(r2, firsts)
+    if good.all():
+        ch = (fk_start, fk_len, fk_ptr)
+        dc, rc = dm, rm
+    else:
+        valid = np.zeros(m.shape, bool)
+        valid[o[good], pix[good]] = True
+        ch = _runs(valid, box)
+        dc, rc = dm[good], rm[good]
+        if mode != "legacy":
+            fk_start, fk_len, fk_ptr = ch
+    ch_start, ch_len, ch_ptr = ch
     ch_off = np.zeros(ch_len.shape[0], np.int64)
     if ch_len.shape[0] > 1:
         np.cumsum(ch_len[:-1], out=ch_off[1:])
-    # data and rms compacted in run order, kept float32 (converted exactly in the loop)
-    dc = np.ascontiguousarray(obj.reshape(n, -1)[valid], dtype=np.float32)
-    rc = np.ascontiguousarray(rms.reshape(n, -1)[valid], dtype=np.float32)
-    tot = valid.sum(axis=1).astype(np.int64)
-    r2 = np.where(valid, rms.reshape(n, -1).astype(np.float64) ** 2, np.inf)
-    vmin = r2.min(axis=1) if r2.shape[1] else np.full(n, np.inf)
+    dc = np.ascontiguousarray(dc, dtype=np.float32)
+    rc = np.ascontiguousarray(rc, dtype=np.float32)
+    return (fk_start, fk_len, fk_ptr, ch_start, ch_len, ch_off, ch_ptr, dc, rc,
+            np.ascontiguousarray(fd, dtype=np.float64), tot, vmin)
+
+
+def _chi2_numba(models2d, box, obj, rms, mask, mode, a, ddof, model_range):
+    """CPU kernel: (chi (N, K) float64, flux, npix, n_excluded)."""
+    n = obj.shape[0]
+    (fk_start, fk_len, fk_ptr, ch_start, ch_len, ch_off, ch_ptr, dc, rc, fd, tot,
+     vmin) = _prepare_cpu(obj, mask, rms, mode, box)
     if model_range is None:
         model_range = model_extremes(models2d)
     mlo, mhi = (np.ascontiguousarray(x, dtype=np.float64) for x in model_range)
@@ -364,9 +400,8 @@ def _chi2_numba(models2d, box, obj, rms, fk_mask, valid, fd, a, legacy, ddof, mo
     out = np.empty((n, models2d.shape[0]), np.float64)
     nexcl = np.zeros(n, np.int64)
     _chi2_runs(models2d, mlo, mhi, fk_start, fk_len, fk_ptr, ch_start, ch_len, ch_off, ch_ptr,
-               dc, rc, np.ascontiguousarray(fd, dtype=np.float64), tot, vmin, float(a),
-               bool(legacy), int(ddof), _TILE, out, nexcl)
-    return out, nexcl
+               dc, rc, fd, tot, vmin, float(a), mode == "legacy", int(ddof), _TILE, out, nexcl)
+    return out, fd, tot, nexcl
 
 
 def model_extremes(models: Any) -> tuple[Any, Any]:
@@ -528,14 +563,13 @@ def chi2_block(obj: Any, mask: Any, rms: Any, models: Any, *, mode: str = "defau
     xp = array_namespace(models)
     models2d, box = _models_2d(models, xp)
     obj, mask, rms = _objects(obj, mask, rms, xp, box)
-    d, v, fk_mask, valid, fd = _prepare(obj, mask, rms, xp, mode)
-    legacy = mode == "legacy"
     if is_cupy(models2d):
-        out, nexcl = _chi2_cuda(models2d, d, v, fk_mask, valid, fd, a, legacy, ddof)
+        d, v, fk_mask, valid, fd = _prepare(obj, mask, rms, xp, mode)
+        out, nexcl = _chi2_cuda(models2d, d, v, fk_mask, valid, fd, a, mode == "legacy", ddof)
+        npix = valid.sum(axis=1).astype(xp.int64)
     else:
-        out, nexcl = _chi2_numba(models2d, box, obj, rms, fk_mask, valid, fd, a, legacy, ddof,
-                                 model_range)
-    npix = valid.sum(axis=1).astype(xp.int64)
+        out, fd, npix, nexcl = _chi2_numba(models2d, box, obj, rms, mask, mode, a, ddof,
+                                           model_range)
     return Chi2Result(out.astype(xp.float32), fd, npix, nexcl)
 
 
