@@ -343,11 +343,7 @@ def _fit_one(cuts_path: Path, cuts, conv, conv_id: str, psf: np.ndarray, catalog
         stored.sizes["object"], bool)
     keep = ~failed
     table = outputs.summary_table(params, keep=keep)
-    if catalog is None:
-        warnings.warn(f"{name}: no SExtractor catalogue found; the summary is written unjoined", stacklevel=3)
-        joined = table
-    else:
-        joined = outputs.join_catalog(table, catalog)
+    joined = table if catalog is None else outputs.join_catalog(table, catalog)  # fit_tiles warned
     keys = np.asarray(stored["object"].values)
 
     def cubes():
@@ -488,7 +484,8 @@ def fit(cuts_path: str | os.PathLike, *, models=None, psf, chi_dir: str | os.Pat
         Where ``<name>_chi.h5`` / ``<name>_chi.zarr`` and ``<name>_dre.fits`` go.
     catalogs : path-like, optional
         SExtractor catalogues (``<catalogs>/<name>/<name>_cat.fits`` or
-        ``<catalogs>/<name>_cat.fits``, or one file); missing -> warning, summary unjoined.
+        ``<catalogs>/<name>_cat.fits``, or one file); missing -> warning, summary unjoined;
+        ``None``: no join (no warning).
     mosaics : path-like, optional
         Write mosaics (FITS and PNG) under ``<mosaics>/<name>/``.
     mode : {"default", "legacy"}

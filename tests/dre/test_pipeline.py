@@ -294,3 +294,22 @@ def test_fit_psf_directory_skips_tiles_without_psf(field, models_path, tmp_path)
     mosaic = fits.getdata(tmp_path / "Mosaics" / "tile00" / f"tile00_{key}_mosaic.fits", ext=1)
     with h5py.File(cuts / "tile00_cuts.h5") as f:
         np.testing.assert_array_equal(mosaic[:, :128], f[key]["obj"][()].T)
+
+
+def test_fit_without_catalogue_writes_unjoined_summary_psf_variance(field, models_path, tmp_path):
+    from lazyastro.dre import fit
+
+    root, summary, _ = field
+    with pytest.warns(UserWarning, match="unjoined"):
+        out = fit(root / "Cuts" / "tile00_cuts.h5", models=models_path, psf=next((root / "PSF").iterdir()),
+                  chi_dir=tmp_path / "Chi", summary_dir=tmp_path / "Summary", catalogs=tmp_path / "none",
+                  variance="psf", compression="none", progress=False)
+    assert out == str(tmp_path / "Summary" / "tile00_dre.fits")
+    t, joined = Table.read(out), Table.read(summary)
+    assert t.colnames[: len(SUMMARY_COLUMNS)] == list(SUMMARY_COLUMNS) and "X_IMAGE" not in t.colnames
+    assert sorted(t["NUMBER"]) == sorted(joined["NUMBER"])
+    with h5py.File(tmp_path / "Chi" / "tile00_chi.h5") as f:
+        key = sorted(f)[0]
+        assert f[key].compression is None
+        psf_chi = f[key][()]
+    assert not np.allclose(psf_chi, read_chi_h5(root / "Chi" / "tile00_chi.h5")[key])  # another variance
