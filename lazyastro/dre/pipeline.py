@@ -303,7 +303,20 @@ def _drop_outputs(*paths: Path) -> None:
                     time.sleep(0.05)
 
 
-def _fit_one(cuts_path: Path, cuts, conv, conv_id: str, psf: np.ndarray, catalog, *, name: str, chi_dir: Path,
+class _Convolved:
+    """The convolved cube of one PSF: lazy for the fingerprint, computed once on first real use."""
+
+    def __init__(self, lazy, psf: np.ndarray, scheduler):
+        self.lazy, self.psf, self.scheduler, self.done = lazy, psf, scheduler, None
+        self.id = _conv_id(lazy)
+
+    def get(self):
+        if self.done is None:
+            self.done = _materialise(self.lazy, self.scheduler)
+        return self.done
+
+
+def _fit_one(cuts_path: Path, cuts, shared: _Convolved, psf: np.ndarray, catalog, *, name: str, chi_dir: Path,
              summary_dir: Path, mosaics: Path | None, mode: str, variance: str, compression: str,
              exposure, objects_per_block, scheduler, progress) -> TileResult:
     from ..core.stream import record_path
@@ -314,15 +327,18 @@ def _fit_one(cuts_path: Path, cuts, conv, conv_id: str, psf: np.ndarray, catalog
     h5path = chi_dir / f"{name}_chi.h5"
     spath = summary_dir / f"{name}_dre.fits"
     checked = _checked_cuts(cuts, cuts_path)
-    chi = _chi2(conv, checked, mode=mode, variance=variance, exposure=exposure, objects_per_block=objects_per_block)
-    _object_coords(chi, cuts)
-    token = _fit_token(cuts_path, conv, conv_id, psf, {"mode": mode, "variance": variance, "exposure": exposure,
+    kw = dict(mode=mode, variance=variance, exposure=exposure, objects_per_block=objects_per_block)
+    # the fingerprint needs only the graph: a finished tile is not convolved again
+    chi = _chi2(shared.lazy, checked, **kw)
+    token = _fit_token(cuts_path, shared.lazy, shared.id, psf, {"mode": mode, "variance": variance, "exposure": exposure,
                                               "objects_per_block": objects_per_block,
                                               "chunks": [list(c) for c in getattr(chi.data, "chunks", ())]})
     record = record_path(zpath)
     resumed = len(list(record.glob("*.done"))) if record.is_dir() else 0
     created = [d for d in (chi_dir, summary_dir) if not d.exists()]
     if not (zpath.is_dir() and outputs.chi_zarr_token(zpath) == token):
+        chi = _chi2(shared.get(), checked, **kw)
+        _object_coords(chi, cuts)
         try:
             outputs.write_chi_zarr(chi, zpath, token=token, scheduler=scheduler, progress=progress,
                                    variables=_extra_variables(chi))
@@ -358,7 +374,7 @@ def _fit_one(cuts_path: Path, cuts, conv, conv_id: str, psf: np.ndarray, catalog
     outputs.write_summary(joined, spath)
     written: list[str] = []
     if mosaics is not None:
-        written = _write_mosaics(mosaics, name, cuts, conv, params, keep, keys, mode=mode)
+        written = _write_mosaics(mosaics, name, cuts, shared.get(), params, keep, keys, mode=mode)
     seconds = time.perf_counter() - t0
     return TileResult(name=name, summary=str(spath), chi_h5=str(h5path), chi_zarr=str(zpath),
                       n_objects=int(stored.sizes["object"]), n_fitted=int(keep.sum()), n_joined=len(joined),
@@ -442,17 +458,11 @@ def fit_tiles(cuts_path: str | os.PathLike, *, models=None, psf, chi_dir: str | 
                           stacklevel=2)
         plan.append((path, name, cuts, arr, catalog))
     results = []
-    conv_cache: dict[int, Any] = {}
+    shared: _Convolved | None = None
     for path, name, cuts, arr, catalog in plan:
-        key = id(arr)
-        if key not in conv_cache:
-            conv_cache.clear()
-            conv_cache[key] = (convolve(models, arr, legacy=(mode == "legacy")), None)
-        lazy_conv, done = conv_cache[key]
-        if done is None:
-            done = _materialise(lazy_conv, scheduler)
-            conv_cache[key] = (lazy_conv, done)
-        res = _fit_one(path, cuts, done, _conv_id(lazy_conv), arr, catalog, name=name, chi_dir=Path(chi_dir),
+        if shared is None or shared.psf is not arr:  # one PSF file: convolved once for every tile
+            shared = _Convolved(convolve(models, arr, legacy=(mode == "legacy")), arr, scheduler)
+        res = _fit_one(path, cuts, shared, arr, catalog, name=name, chi_dir=Path(chi_dir),
                        summary_dir=Path(summary_dir), mosaics=None if mosaics is None else Path(mosaics),
                        mode=mode, variance=variance, compression=compression, exposure=exposure,
                        objects_per_block=objects_per_block, scheduler=scheduler, progress=progress)
