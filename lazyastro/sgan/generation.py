@@ -175,7 +175,7 @@ def generate(
     channels = int(meta.get("noise_channels", 0)) or int(
         next(x for x in layers if x.kind != "activation").kernel.shape[-1])
     spec = {"up": up, "z_size": z_size, "n": n, "halo": (rf.lead, rf.trail), "channels": channels, "seed": seed,
-            "noise_block": noise_block, "block": K.BLOCK, "band_min": [float(v) for v in meta["band_min"]],
+            "noise_block": noise_block, "block": None, "rule": K.BLOCK, "band_min": [float(v) for v in meta["band_min"]],
             "band_max": [float(v) for v in meta["band_max"]]}
     side = up * z_size
     tiles = da.core.normalize_chunks(tile, (side,))[0]

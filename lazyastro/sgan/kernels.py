@@ -36,10 +36,28 @@ from ..core.backend import array_namespace
 from ..core.errors import ParameterError
 
 __all__ = ["Layer", "BLOCK", "ACTIVATIONS", "run_layers", "apply_activation", "denormalise",
-           "modal_offset", "shuffle_threshold", "shuffle_noise", "upsampling"]
+           "modal_offset", "shuffle_threshold", "shuffle_noise", "upsampling", "block_side"]
 
-#: side (in output pixels of a layer) of the fixed, absolutely aligned blocks of the matrix products
-BLOCK = 32
+#: the rule for the side of the fixed, absolutely aligned blocks of the matrix products (see
+#: :func:`block_side`); part of what the pixels are (a different rule changes the last bits)
+BLOCK = "pow2-2^23"
+_PATCH_ELEMENTS = 1 << 23
+
+
+def block_side(k_columns: int) -> int:
+    """Block side for matrix products with ``k_columns`` columns (a power of 2 in [16, 128]).
+
+    Depends only on the layer, never on the window, so every window of a field uses the same.
+
+    Examples
+    --------
+    >>> block_side(2048), block_side(200)
+    (64, 128)
+    """
+    side = 128
+    while side > 16 and side * side * k_columns > _PATCH_ELEMENTS:
+        side //= 2
+    return side
 #: element-wise activations :func:`run_layers` evaluates
 ACTIVATIONS = ("linear", "relu", "elu", "leaky_relu", "sigmoid", "tanh")
 
@@ -136,7 +154,7 @@ def apply_activation(x, name: str, alpha: float = 0.0):
 
 
 def _matrix(layer: Layer, ty: list, tx: list, xp):
-    """The ``(ntaps * in, out)`` weight matrix of one output phase (cached per layer and module)."""
+    """The ``(ntaps * in, out)`` weight matrix of one output phase, rows in patch order (cached)."""
     key = (tuple(ty), tuple(tx), xp.__name__)
     mat = layer._mats.get(key)
     if mat is None:
@@ -151,7 +169,7 @@ def _matrix(layer: Layer, ty: list, tx: list, xp):
     return mat
 
 
-def _conv_layer(x, layer: Layer, origin: tuple[int, int], block: int):
+def _conv_layer(x, layer: Layer, origin: tuple[int, int], block: int | None):
     """One convolution on window ``x (H, W, in)`` whose first pixel is at ``origin`` (absolute)."""
     xp = array_namespace(x)
     h, w, cin = x.shape
@@ -159,41 +177,42 @@ def _conv_layer(x, layer: Layer, origin: tuple[int, int], block: int):
     cout = int(layer.kernel.shape[2] if layer.kind == "conv_transpose" else layer.kernel.shape[3])
     out = xp.empty((h * s, w * s, cout), dtype=np.float32)
     for ry in range(s):
-        ty = layer.taps(ry)
+        # taps in increasing input offset: a patch is then one sliding-window view
+        ty = sorted(layer.taps(ry), key=lambda t: t[1])
         for rx in range(s):
-            tx = layer.taps(rx)
+            tx = sorted(layer.taps(rx), key=lambda t: t[1])
             mat = _matrix(layer, ty, tx, xp)
-            dys, dxs = [d for _, d in ty], [d for _, d in tx]
-            lo_y, hi_y = max(0, -min(dys)), max(0, max(dys))
-            lo_x, hi_x = max(0, -min(dxs)), max(0, max(dxs))
+            block = block or block_side(int(mat.shape[0]))
+            dy0, dx0 = ty[0][1], tx[0][1]
+            nty, ntx = len(ty), len(tx)
+            lo_y, hi_y = max(0, -dy0), max(0, ty[-1][1])
+            lo_x, hi_x = max(0, -dx0), max(0, tx[-1][1])
             padded = xp.zeros((h + lo_y + hi_y, w + lo_x + hi_x, cin), dtype=np.float32)
             padded[lo_y:lo_y + h, lo_x:lo_x + w] = x
-            patch = xp.zeros((block, block, len(ty) * len(tx), cin), dtype=np.float32)
+            # view[a, b, c, i, j] = padded[a + i, b + j, c]
+            view = xp.lib.stride_tricks.sliding_window_view(padded, (nty, ntx), axis=(0, 1))
+            patch = xp.zeros((block, block, nty, ntx, cin), dtype=np.float32)
             phase_out = out[ry::s, rx::s]
             # blocks of the phase grid q (= input grid), aligned to absolute coordinates
             for by in range((origin[0] // block) * block, origin[0] + h, block):
                 y0, y1 = max(by, origin[0]), min(by + block, origin[0] + h)
                 for bx in range((origin[1] // block) * block, origin[1] + w, block):
                     x0, x1 = max(bx, origin[1]), min(bx + block, origin[1] + w)
-                    full = (y1 - y0, x1 - x0) == (block, block)
-                    if not full:
+                    if (y1 - y0, x1 - x0) != (block, block):
                         patch[...] = 0
                     py, px = y0 - by, x0 - bx
-                    qy, qx = y0 - origin[0], x0 - origin[1]
-                    t = 0
-                    for dy in dys:
-                        for dx in dxs:
-                            patch[py:py + y1 - y0, px:px + x1 - x0, t] = padded[
-                                qy + dy + lo_y:qy + dy + lo_y + y1 - y0, qx + dx + lo_x:qx + dx + lo_x + x1 - x0]
-                            t += 1
+                    qy, qx = y0 - origin[0] + dy0 + lo_y, x0 - origin[1] + dx0 + lo_x
+                    patch[py:py + y1 - y0, px:px + x1 - x0] = view[qy:qy + y1 - y0, qx:qx + x1 - x0].transpose(
+                        0, 1, 3, 4, 2)
                     res = (patch.reshape(block * block, -1) @ mat).reshape(block, block, cout)
-                    phase_out[qy:qy + y1 - y0, qx:qx + x1 - x0] = res[py:py + y1 - y0, px:px + x1 - x0]
+                    oy, ox = y0 - origin[0], x0 - origin[1]
+                    phase_out[oy:oy + y1 - y0, ox:ox + x1 - x0] = res[py:py + y1 - y0, px:px + x1 - x0]
     if layer.bias is not None:
         out += xp.asarray(np.asarray(layer.bias, dtype=np.float32))
     return out
 
 
-def run_layers(layers: list[Layer], z, *, origin: tuple[int, int] = (0, 0), block: int = BLOCK):
+def run_layers(layers: list[Layer], z, *, origin: tuple[int, int] = (0, 0), block: int | None = None):
     """Evaluate a generator on one noise window, pixel by pixel independent of the window.
 
     Parameters
@@ -204,8 +223,9 @@ def run_layers(layers: list[Layer], z, *, origin: tuple[int, int] = (0, 0), bloc
         The noise window.
     origin : (int, int)
         Absolute noise coordinates of ``z[0, 0]`` in the whole field (aligns the blocks).
-    block : int
-        Block side of the matrix products (the same for every window of a field).
+    block : int, optional
+        Block side of the matrix products (default: :func:`block_side` of each layer); it must
+        be the same for every window of a field.
 
     Returns
     -------

@@ -322,7 +322,7 @@ def tessellate(
     channels = int(meta.get("noise_channels", 0)) or int(
         next(x for x in layers if x.kind != "activation").kernel.shape[-1])
     spec = {"up": up, "noise_shape": noise_shape, "halo": (0, 0) if one_shot else halo, "channels": channels,
-            "seed": seed, "noise_block": noise_block, "block": K.BLOCK, "band_min": band_min,
+            "seed": seed, "noise_block": noise_block, "block": None, "rule": K.BLOCK, "band_min": band_min,
             "band_max": band_max}
     if one_shot:
         chunks = ((nb,), (gy,), (gx,))
