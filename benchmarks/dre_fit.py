@@ -151,6 +151,7 @@ def main(argv=None) -> int:
     ap.add_argument("--masks", default="300,1500,5000", help="mask sizes in pixels")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--block", type=int, default=16, help="objects per task (lazyastro)")
+    ap.add_argument("--objects", type=int, default=256, help="objects per lazyastro run")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -162,8 +163,9 @@ def main(argv=None) -> int:
     print(f"cube {'x'.join(map(str, GRID))} = 2730 models of {B}x{B} float32; load before: {_load()}",
           file=sys.stderr)
     for npix in (int(v) for v in args.masks.split(",")):
-        # ~ equal work per size; lazyastro gets whole blocks for 2 workers
-        n_ours = max(2 * args.block, int(round(60000 / npix / args.block)) * args.block)
+        # lazyastro: a tile's worth of objects (the per-cube graph work is amortised as in a real
+        # fit); legacy: a few objects (its cost per object is constant)
+        n_ours = args.objects
         n_legacy = max(2, min(12, int(3000 / npix) + 2))
         if args.quick:
             n_ours, n_legacy = 2 * args.block, 2
