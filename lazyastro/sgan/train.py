@@ -115,11 +115,12 @@ def parse_sizes(text: str | list | tuple) -> tuple[tuple[int, int], ...]:
     return tuple((int(a), int(b)) for a, b in pairs)
 
 
-def stretch(image: np.ndarray, *, softening: float = 0.05) -> np.ndarray:
+def stretch(image: np.ndarray, *, softening: float = 0.3, limits: tuple[float, float] | None = (0.0, 1.0)) -> np.ndarray:
     """An 8-bit display of a normalised image ``(y, x, bands)``: asinh stretch, same for all bands.
 
-    Values are scaled between the 0.5th and 99.9th percentiles of the whole image, then
-    ``asinh(v / softening) / asinh(1 / softening)``.
+    Values are scaled from ``limits`` (default (0, 1), the normalised range, so that samples of
+    different checkpoints and the real data look alike; ``None``: the 0.5th and 99.9th
+    percentiles of the image) to [0, 1], then ``asinh(v / softening) / asinh(1 / softening)``.
 
     Parameters
     ----------
@@ -127,6 +128,8 @@ def stretch(image: np.ndarray, *, softening: float = 0.05) -> np.ndarray:
         ``(y, x)`` or ``(y, x, bands)``; 3 bands give RGB, others show band 0.
     softening : float, optional
         The asinh softening (smaller: stronger stretch of faint levels).
+    limits : (float, float) or None, optional
+        Values shown as black and white.
 
     Returns
     -------
@@ -141,7 +144,7 @@ def stretch(image: np.ndarray, *, softening: float = 0.05) -> np.ndarray:
     img = np.asarray(image, dtype="float64")
     if img.ndim == 3 and img.shape[-1] != 3:
         img = img[..., 0]
-    lo, hi = np.percentile(img, [0.5, 99.9])
+    lo, hi = np.percentile(img, [0.5, 99.9]) if limits is None else limits
     v = np.clip((img - lo) / max(hi - lo, 1e-12), 0, 1)
     v = np.arcsinh(v / softening) / np.arcsinh(1 / softening)
     return (v * 255 + 0.5).astype("uint8")

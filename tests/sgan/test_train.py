@@ -111,3 +111,24 @@ def test_cli_preprocess_then_train(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(args[:3] + [str(store), "--out", str(tmp_path / "x"), "--epochs", "1", "--sizes", "4"])
     assert "Z:CROP" in capsys.readouterr().err
+
+
+def test_lazy_crops_equal_in_memory_crops():
+    import dask.array as da
+
+    from lazyastro.sgan.train import _Crops
+
+    data = np.random.default_rng(2).random((3, 40, 50)).astype("float32")
+    mem = _Crops(data, np.random.default_rng(7), in_memory_limit=2**30)
+    lazy = _Crops(da.from_array(data, chunks=(1, 16, 16)), np.random.default_rng(7), in_memory_limit=0)
+    assert mem.cube is not None and lazy.cube is None
+    a, b = mem.batch(6, 16), lazy.batch(6, 16)
+    assert a.shape == (6, 16, 16, 3) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    # every crop is a (possibly flipped) window of the data
+    cube = np.moveaxis(data, 0, -1)
+    for crop in a:
+        found = any(np.array_equal(f, cube[y:y + 16, x:x + 16])
+                    for y in range(25) for x in range(35)
+                    for f in (crop, crop[::-1], crop[:, ::-1], crop[::-1, ::-1]))
+        assert found
