@@ -150,7 +150,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--masks", default="300,1500,5000", help="mask sizes in pixels")
     ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--block", type=int, default=16, help="objects per task (lazyastro)")
+    ap.add_argument("--block", type=int, default=64, help="objects per task (lazyastro; the chi2 default)")
     ap.add_argument("--objects", type=int, default=256, help="objects per lazyastro run")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--child", help=argparse.SUPPRESS)
