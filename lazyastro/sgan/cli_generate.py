@@ -162,7 +162,8 @@ def register(sub) -> None:
     t.add_argument("--size", type=_size, required=True, help="output size N or NYxNX in pixels (any)")
     t.add_argument("--out", "-o", required=True, help="mosaic.zarr or mosaic.fits")
     t.add_argument("--seed", type=int, required=True, help="seed of the noise field")
-    t.add_argument("--tile", type=int, default=1024, help="tile side in output pixels (default 1024)")
+    t.add_argument("--tile", type=int, default=None,
+                   help="tile side in output pixels (default about 1024: 1072 for the reference architecture)")
     t.add_argument("--overlap", type=int, default=None,
                    help="symmetric overlap in noise pixels (default: the minimum exact halo of the model)")
     t.add_argument("--non-exact", action="store_true", help="allow an overlap below the receptive field (seams)")

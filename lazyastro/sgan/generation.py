@@ -44,7 +44,8 @@ def _image_tile(ref: GeneratorRef, spec: dict, block_info=None) -> np.ndarray:
         z = grid_random(spec["seed"], (spec["n"], nz, nz, c), (1, spec["noise_block"], spec["noise_block"], c),
                         standard_normal, (slice(i, i + 1), slice(*wy), slice(*wx), slice(0, c)),
                         dtype=np.float32)[0]
-        g = K.run_layers(layers, z, origin=(wy[0], wx[0]), block=spec["block"])
+        g = K.run_layers(layers, z, origin=(wy[0], wx[0]), block=spec["block"],
+                        align=spec["align"])
         g = g[y0 - wy[0] * up:y1 - wy[0] * up, x0 - wx[0] * up:x1 - wx[0] * up, b0:b1]
         out[k] = K.denormalise(np.moveaxis(g, -1, 0), spec["band_min"][b0:b1], spec["band_max"][b0:b1])
     return out
@@ -175,7 +176,8 @@ def generate(
     channels = int(meta.get("noise_channels", 0)) or int(
         next(x for x in layers if x.kind != "activation").kernel.shape[-1])
     spec = {"up": up, "z_size": z_size, "n": n, "halo": (rf.lead, rf.trail), "channels": channels, "seed": seed,
-            "noise_block": noise_block, "block": None, "rule": K.BLOCK, "band_min": [float(v) for v in meta["band_min"]],
+            "noise_block": noise_block, "block": K.BLOCK, "align": -rf.lead,
+            "band_min": [float(v) for v in meta["band_min"]],
             "band_max": [float(v) for v in meta["band_max"]]}
     side = up * z_size
     tiles = da.core.normalize_chunks(tile, (side,))[0]

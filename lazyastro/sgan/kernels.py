@@ -10,7 +10,7 @@ No Keras, dask, files or printing here; the array module comes from the input.
   input shape, and its vectorised activations round the tail of an array differently
   from its body: a pixel then differs in the last bits between a tile and the whole
   field. Here each layer is a set of matrix products of one fixed shape over blocks of
-  ``BLOCK x BLOCK`` output pixels aligned to a grid fixed in absolute field coordinates
+  ``BLOCK x BLOCK`` noise pixels (scaled to each layer) on a grid fixed in absolute field coordinates
   (every pixel sits at the same place of a same-shaped product in a tile and in the whole
   field), followed by numpy's element-wise bias and activation (correctly rounded or
   position independent). That is what makes tiled generation equal one-shot generation
@@ -36,28 +36,12 @@ from ..core.backend import array_namespace
 from ..core.errors import ParameterError
 
 __all__ = ["Layer", "BLOCK", "ACTIVATIONS", "run_layers", "apply_activation", "denormalise",
-           "modal_offset", "shuffle_threshold", "shuffle_noise", "upsampling", "block_side"]
+           "modal_offset", "shuffle_threshold", "shuffle_noise", "upsampling"]
 
-#: the rule for the side of the fixed, absolutely aligned blocks of the matrix products (see
-#: :func:`block_side`); part of what the pixels are (a different rule changes the last bits)
-BLOCK = "pow2-2^23"
-_PATCH_ELEMENTS = 1 << 23
-
-
-def block_side(k_columns: int) -> int:
-    """Block side for matrix products with ``k_columns`` columns (a power of 2 in [16, 128]).
-
-    Depends only on the layer, never on the window, so every window of a field uses the same.
-
-    Examples
-    --------
-    >>> block_side(2048), block_side(200)
-    (64, 128)
-    """
-    side = 128
-    while side > 16 and side * side * k_columns > _PATCH_ELEMENTS:
-        side //= 2
-    return side
+#: side, in noise pixels, of the fixed blocks of the matrix products: a layer whose input grid
+#: has ``u`` pixels per noise pixel works in blocks of ``BLOCK * u`` pixels. Part of what the
+#: pixels are (another value changes the last bits), so fixed.
+BLOCK = 8
 #: element-wise activations :func:`run_layers` evaluates
 ACTIVATIONS = ("linear", "relu", "elu", "leaky_relu", "sigmoid", "tanh")
 
@@ -169,8 +153,11 @@ def _matrix(layer: Layer, ty: list, tx: list, xp):
     return mat
 
 
-def _conv_layer(x, layer: Layer, origin: tuple[int, int], block: int | None):
-    """One convolution on window ``x (H, W, in)`` whose first pixel is at ``origin`` (absolute)."""
+def _conv_layer(x, layer: Layer, origin: tuple[int, int], block: int, align: int):
+    """One convolution on window ``x (H, W, in)`` whose first pixel is at ``origin`` (absolute).
+
+    Blocks of ``block`` pixels start at the absolute positions ``align + k * block``.
+    """
     xp = array_namespace(x)
     h, w, cin = x.shape
     s = layer.stride if layer.kind == "conv_transpose" else 1
@@ -182,7 +169,6 @@ def _conv_layer(x, layer: Layer, origin: tuple[int, int], block: int | None):
         for rx in range(s):
             tx = sorted(layer.taps(rx), key=lambda t: t[1])
             mat = _matrix(layer, ty, tx, xp)
-            block = block or block_side(int(mat.shape[0]))
             dy0, dx0 = ty[0][1], tx[0][1]
             nty, ntx = len(ty), len(tx)
             lo_y, hi_y = max(0, -dy0), max(0, ty[-1][1])
@@ -194,9 +180,9 @@ def _conv_layer(x, layer: Layer, origin: tuple[int, int], block: int | None):
             patch = xp.zeros((block, block, nty, ntx, cin), dtype=np.float32)
             phase_out = out[ry::s, rx::s]
             # blocks of the phase grid q (= input grid), aligned to absolute coordinates
-            for by in range((origin[0] // block) * block, origin[0] + h, block):
+            for by in range(origin[0] - (origin[0] - align) % block, origin[0] + h, block):
                 y0, y1 = max(by, origin[0]), min(by + block, origin[0] + h)
-                for bx in range((origin[1] // block) * block, origin[1] + w, block):
+                for bx in range(origin[1] - (origin[1] - align) % block, origin[1] + w, block):
                     x0, x1 = max(bx, origin[1]), min(bx + block, origin[1] + w)
                     if (y1 - y0, x1 - x0) != (block, block):
                         patch[...] = 0
@@ -212,7 +198,8 @@ def _conv_layer(x, layer: Layer, origin: tuple[int, int], block: int | None):
     return out
 
 
-def run_layers(layers: list[Layer], z, *, origin: tuple[int, int] = (0, 0), block: int | None = None):
+def run_layers(layers: list[Layer], z, *, origin: tuple[int, int] = (0, 0), block: int = BLOCK,
+               align: int = 0):
     """Evaluate a generator on one noise window, pixel by pixel independent of the window.
 
     Parameters
@@ -224,8 +211,11 @@ def run_layers(layers: list[Layer], z, *, origin: tuple[int, int] = (0, 0), bloc
     origin : (int, int)
         Absolute noise coordinates of ``z[0, 0]`` in the whole field (aligns the blocks).
     block : int, optional
-        Block side of the matrix products (default: :func:`block_side` of each layer); it must
-        be the same for every window of a field.
+        Block side of the matrix products in noise pixels (:data:`BLOCK`); it must be the same
+        for every window of a field.
+    align : int, optional
+        Noise position of a block start (the same for every window of a field; tiling passes
+        ``-lead`` so that tile windows start on a block).
 
     Returns
     -------
@@ -244,13 +234,14 @@ def run_layers(layers: list[Layer], z, *, origin: tuple[int, int] = (0, 0), bloc
     if x.ndim != 3:
         raise ParameterError(f"a noise window must be (y, x, channel), got shape {tuple(x.shape)}")
     oy, ox = (int(v) for v in origin)
+    up = 1  # pixels of the current grid per noise pixel
     for layer in layers:
         if layer.kind == "activation":
             x = apply_activation(x, layer.activation, layer.alpha)
             continue
-        x = _conv_layer(x, layer, (oy, ox), block)
+        x = _conv_layer(x, layer, (oy, ox), block * up, (align * up) % (block * up))
         if layer.kind == "conv_transpose":
-            oy, ox = oy * layer.stride, ox * layer.stride
+            oy, ox, up = oy * layer.stride, ox * layer.stride, up * layer.stride
         x = apply_activation(x, layer.activation, layer.alpha)
     return x
 

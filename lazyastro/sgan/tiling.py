@@ -40,10 +40,27 @@ from . import kernels as K
 from .noise import DEFAULT_BLOCK, noise_window
 from .receptive import ReceptiveField, generator_layers, receptive_field
 
-__all__ = ["tessellate", "resolve_model", "GeneratorRef", "DEFAULT_TILE", "write_mosaic", "FITS_LAYOUTS"]
+__all__ = ["tessellate", "resolve_model", "GeneratorRef", "DEFAULT_TILE", "default_tile", "write_mosaic",
+           "FITS_LAYOUTS", "halo_for", "halo_cost"]
 
-#: default tile side in output pixels
+#: default tile side in output pixels: at least this, rounded up so that a tile's noise window
+#: (core + halo) is a whole number of evaluator blocks (1072 for the reference architecture)
 DEFAULT_TILE = 1024
+
+
+def default_tile(rf: ReceptiveField, at_least: int = DEFAULT_TILE) -> int:
+    """The smallest tile ``>= at_least`` whose noise window with halo is a whole number of blocks.
+
+    Examples
+    --------
+    >>> from lazyastro.sgan.receptive import ReceptiveField
+    >>> default_tile(ReceptiveField(3, 2, 44, 30, 3, 2, 16))
+    1072
+    """
+    core = -(-at_least // rf.upsampling)
+    while (core + rf.lead + rf.trail) % K.BLOCK:
+        core += 1
+    return core * rf.upsampling
 FITS_LAYOUTS = ("cube", "per-band")
 
 
@@ -166,7 +183,8 @@ def _tile(ref: GeneratorRef, spec: dict, block_info=None) -> np.ndarray:
     wx = _window(x0, x1, up, nzx, spec["halo"])
     z = noise_window((nzy, nzx), (slice(*wy), slice(*wx)), channels=spec["channels"], seed=spec["seed"],
                      block=spec["noise_block"])
-    g = K.run_layers(ref.layers(), z, origin=(wy[0], wx[0]), block=spec["block"])
+    g = K.run_layers(ref.layers(), z, origin=(wy[0], wx[0]), block=spec["block"],
+                        align=spec["align"])
     g = g[y0 - wy[0] * up:y1 - wy[0] * up, x0 - wx[0] * up:x1 - wx[0] * up, b0:b1]
     g = np.ascontiguousarray(np.moveaxis(g, -1, 0))
     return K.denormalise(g, spec["band_min"][b0:b1], spec["band_max"][b0:b1])
@@ -225,7 +243,7 @@ def tessellate(
     *,
     size: int | Sequence[int],
     seed: int,
-    tile: int = DEFAULT_TILE,
+    tile: int | None = None,
     overlap: int | None = None,
     exact: bool = True,
     one_shot: bool = False,
@@ -246,7 +264,9 @@ def tessellate(
     seed : int
         Non-negative seed of the noise field.
     tile : int, optional
-        Tile side in output pixels (one task per tile; need not divide ``size``).
+        Tile side in output pixels (one task per tile; need not divide ``size``). Default: about
+        1024, so that a tile's noise window is a whole number of evaluator blocks (1072 for the
+        reference architecture; :func:`default_tile`).
     overlap : int, optional
         Symmetric overlap in noise pixels (half before, half after each tile, as in the legacy
         script). Default: the minimum exact halo from :func:`receptive_field` (3 before + 2
@@ -298,11 +318,13 @@ def tessellate(
 
     ny, nx = _size(size)
     seed = check_seed(seed)
-    tile = _positive("tile", tile)
+    tile = None if tile is None else _positive("tile", tile)
     noise_block = _positive("noise_block", noise_block)
     ref, layers, meta = resolve_model(model)
     rf = receptive_field(layers)
     halo = halo_for(rf, overlap, exact=exact)
+    if tile is None:
+        tile = default_tile(rf)
     up = rf.upsampling
     nb = len(meta["bands"])
     if legacy:
@@ -322,7 +344,8 @@ def tessellate(
     channels = int(meta.get("noise_channels", 0)) or int(
         next(x for x in layers if x.kind != "activation").kernel.shape[-1])
     spec = {"up": up, "noise_shape": noise_shape, "halo": (0, 0) if one_shot else halo, "channels": channels,
-            "seed": seed, "noise_block": noise_block, "block": None, "rule": K.BLOCK, "band_min": band_min,
+            "seed": seed, "noise_block": noise_block, "block": K.BLOCK, "align": -rf.lead,
+            "band_min": band_min,
             "band_max": band_max}
     if one_shot:
         chunks = ((nb,), (gy,), (gx,))

@@ -224,3 +224,24 @@ def test_cli_resumes_after_kill_9_without_recomputing_tiles(tmp_path, tiny_file,
     assert files == sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
     for f in files:
         assert (ref / f).read_bytes() == (out / f).read_bytes(), f
+
+
+def test_legacy_mode_constants_axes_and_rescale(tmp_path):
+    from lazyastro.sgan.model import LEGACY_META
+
+    keras.utils.set_random_seed(1)
+    layers = generator_layers(build_generator(filters=2, depth=2, noise_channels=3, out_channels=3))
+    model = SimpleNamespace(generator=layers, meta={**META, "bands": ["a", "b", "c"], "band_min": [0.0] * 3,
+                                                    "band_max": [1.0] * 3, "layout": "legacy"})
+    sky = tessellate(model, size=(24, 40), seed=2, tile=16)  # a legacy-layout model: transposed back to the sky
+    raw = tessellate(model, size=(40, 24), seed=2, tile=16, legacy=True, rescale=False)
+    lo, hi = np.array(LEGACY_META["band_min"], "f4"), np.array(LEGACY_META["band_max"], "f4")
+    norm = np.swapaxes(sky.values, 1, 2)
+    np.testing.assert_allclose(raw.values, norm * (hi - lo)[:, None, None] + lo[:, None, None], rtol=1e-6, atol=1e-8)
+    assert sky.attrs["TRANSPOS"] and not raw.attrs["TRANSPOS"] and list(raw["band"].values) == LEGACY_META["bands"]
+    res = tessellate(model, size=(40, 24), seed=2, tile=16, legacy=True)  # rescale on by default in legacy mode
+    off = np.array(res.attrs["RESCALE"], "f4")
+    np.testing.assert_allclose(raw.values - res.values, np.broadcast_to(off[:, None, None], raw.shape), atol=1e-7)
+    paths = write_mosaic(res, tmp_path / "legacy.fits", fits_layout="per-band", progress=False)
+    with fits.open(paths[1]) as hdul:
+        assert hdul[0].data.shape == (40, 24) and hdul[0].header["RESCALE"] == pytest.approx(float(off[1]))
