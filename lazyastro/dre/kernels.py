@@ -266,15 +266,93 @@ def _fast_ok(legacy, s, sa, lo_k, hi_k, vmin_j):  # pragma: no cover - compiled
     return lo + vmin_j > 0.0 and s == s and abs(s) < np.inf
 
 
+@njit(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
+def _sum_runs4(m0, m1, m2, m3, start, length, p0, p1):  # pragma: no cover - compiled
+    """F_k of four models in one pass over the runs."""
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    for r in range(p0, p1):
+        n = length[r]
+        st = start[r]
+        b0 = m0[st:st + n]
+        b1 = m1[st:st + n]
+        b2 = m2[st:st + n]
+        b3 = m3[st:st + n]
+        for i in range(n):
+            a0 += b0[i]
+            a1 += b1[i]
+            a2 += b2[i]
+            a3 += b3[i]
+    return a0, a1, a2, a3
+
+
+@njit(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
+def _chi_sum4(m0, m1, m2, m3, start, length, off, p0, p1, d, rms, s0, s1, s2, s3,
+              a):  # pragma: no cover - compiled
+    """:func:`_chi_sum` of four models in one pass (data read once, a quarter of the loop
+    overhead per model on short runs)."""
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    q0 = s0 * a
+    q1 = s1 * a
+    q2 = s2 * a
+    q3 = s3 * a
+    for r in range(p0, p1):
+        n = length[r]
+        st = start[r]
+        b0 = m0[st:st + n]
+        b1 = m1[st:st + n]
+        b2 = m2[st:st + n]
+        b3 = m3[st:st + n]
+        dd = d[off[r]:off[r] + n]
+        rr = rms[off[r]:off[r] + n]
+        for i in range(n):
+            dv = np.float64(dd[i])
+            sg = np.float64(rr[i])
+            v = sg * sg
+            x = np.float64(b0[i])
+            t = dv - s0 * x
+            a0 += t * t / (q0 * x + v)
+            x = np.float64(b1[i])
+            t = dv - s1 * x
+            a1 += t * t / (q1 * x + v)
+            x = np.float64(b2[i])
+            t = dv - s2 * x
+            a2 += t * t / (q2 * x + v)
+            x = np.float64(b3[i])
+            t = dv - s3 * x
+            a3 += t * t / (q3 * x + v)
+    return a0, a1, a2, a3
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _finish(models, kk, j, acc, ok, s, a, ch_start, ch_len, ch_off, c0, c1, d, rms, tot, legacy,
+            ddof, out, nexcl):  # pragma: no cover - compiled
+    """Write chi[j, kk]; redo it with the checked sum when the fast one was not allowed or NaN."""
+    cnt = tot[j]
+    if not ok or acc != acc:
+        acc, cnt = _chi_sum_checked(models[kk], ch_start, ch_len, ch_off, c0, c1, d, rms, s,
+                                    s * a, legacy)
+        if not legacy:
+            nexcl[j] += tot[j] - cnt
+    dn = cnt - ddof
+    out[j, kk] = acc / dn if dn > 0 else np.nan
+
+
 @njit(nogil=True, cache=True, error_model="numpy")
 def _chi2_runs(models, mlo, mhi, fk_start, fk_len, fk_ptr, ch_start, ch_len, ch_off, ch_ptr,
                d, rms, fd, tot, vmin, a, legacy, ddof, tile, out, nexcl):  # pragma: no cover
     """Models in tiles (outer), objects, models of the tile: a tile of model stamps stays in
     cache for all the objects of the block, an object's data for all the models of a tile.
-    Models go in pairs through one pass over the runs. The unchecked, vectorised sum is used
-    when it cannot meet a term to leave out: default mode when the variance is provably
-    positive (from the object's smallest rms^2 and the model's extreme values), legacy mode
-    when the sum is not NaN; otherwise the checked sum redoes that (object, model)."""
+    Models go four (then two) at a time through one pass over the runs. The unchecked,
+    vectorised sum is used when it cannot meet a term to leave out: default mode when the
+    variance is provably positive (from the object's smallest rms^2 and the model's extreme
+    values), legacy mode when the sum is not NaN; otherwise the checked sum redoes that
+    (object, model)."""
     nmod = models.shape[0]
     nobj = fd.shape[0]
     for k0 in range(0, nmod, tile):
@@ -282,7 +360,33 @@ def _chi2_runs(models, mlo, mhi, fk_start, fk_len, fk_ptr, ch_start, ch_len, ch_
         for j in range(nobj):
             f0, f1 = fk_ptr[j], fk_ptr[j + 1]
             c0, c1 = ch_ptr[j], ch_ptr[j + 1]
-            for k in range(k0, k1, 2):
+            k = k0
+            while k + 4 <= k1:
+                F0, F1, F2, F3 = _sum_runs4(models[k], models[k + 1], models[k + 2],
+                                            models[k + 3], fk_start, fk_len, f0, f1)
+                s0 = fd[j] / F0
+                s1 = fd[j] / F1
+                s2 = fd[j] / F2
+                s3 = fd[j] / F3
+                ok0 = _fast_ok(legacy, s0, s0 * a, mlo[k], mhi[k], vmin[j])
+                ok1 = _fast_ok(legacy, s1, s1 * a, mlo[k + 1], mhi[k + 1], vmin[j])
+                ok2 = _fast_ok(legacy, s2, s2 * a, mlo[k + 2], mhi[k + 2], vmin[j])
+                ok3 = _fast_ok(legacy, s3, s3 * a, mlo[k + 3], mhi[k + 3], vmin[j])
+                A0 = A1 = A2 = A3 = np.nan
+                if ok0 and ok1 and ok2 and ok3:
+                    A0, A1, A2, A3 = _chi_sum4(models[k], models[k + 1], models[k + 2],
+                                               models[k + 3], ch_start, ch_len, ch_off, c0, c1,
+                                               d, rms, s0, s1, s2, s3, a)
+                _finish(models, k, j, A0, ok0 and ok1 and ok2 and ok3, s0, a, ch_start, ch_len,
+                        ch_off, c0, c1, d, rms, tot, legacy, ddof, out, nexcl)
+                _finish(models, k + 1, j, A1, ok0 and ok1 and ok2 and ok3, s1, a, ch_start,
+                        ch_len, ch_off, c0, c1, d, rms, tot, legacy, ddof, out, nexcl)
+                _finish(models, k + 2, j, A2, ok0 and ok1 and ok2 and ok3, s2, a, ch_start,
+                        ch_len, ch_off, c0, c1, d, rms, tot, legacy, ddof, out, nexcl)
+                _finish(models, k + 3, j, A3, ok0 and ok1 and ok2 and ok3, s3, a, ch_start,
+                        ch_len, ch_off, c0, c1, d, rms, tot, legacy, ddof, out, nexcl)
+                k += 4
+            while k < k1:
                 pair = k + 1 < k1
                 if pair:
                     fka, fkb = _sum_runs2(models[k], models[k + 1], fk_start, fk_len, f0, f1)
@@ -298,26 +402,15 @@ def _chi2_runs(models, mlo, mhi, fk_start, fk_len, fk_ptr, ch_start, ch_len, ch_
                 if okA and okB:
                     accA, accB = _chi_sum2(models[k], models[k + 1], ch_start, ch_len, ch_off,
                                            c0, c1, d, rms, sA, sA * a, sB, sB * a)
-                else:
-                    if okA:
-                        accA = _chi_sum(models[k], ch_start, ch_len, ch_off, c0, c1, d, rms,
-                                        sA, sA * a)
-                    if okB:
-                        accB = _chi_sum(models[k + 1], ch_start, ch_len, ch_off, c0, c1, d,
-                                        rms, sB, sB * a)
-                for u in range(2 if pair else 1):
-                    kk = k + u
-                    acc = accA if u == 0 else accB
-                    ok = okA if u == 0 else okB
-                    s = sA if u == 0 else sB
-                    cnt = tot[j]
-                    if not ok or acc != acc:
-                        acc, cnt = _chi_sum_checked(models[kk], ch_start, ch_len, ch_off, c0, c1,
-                                                    d, rms, s, s * a, legacy)
-                        if not legacy:
-                            nexcl[j] += tot[j] - cnt
-                    dn = cnt - ddof
-                    out[j, kk] = acc / dn if dn > 0 else np.nan
+                elif okA:
+                    accA = _chi_sum(models[k], ch_start, ch_len, ch_off, c0, c1, d, rms,
+                                    sA, sA * a)
+                _finish(models, k, j, accA, okA, sA, a, ch_start, ch_len,
+                        ch_off, c0, c1, d, rms, tot, legacy, ddof, out, nexcl)
+                if pair:
+                    _finish(models, k + 1, j, accB, okA and okB, sB, a, ch_start, ch_len,
+                            ch_off, c0, c1, d, rms, tot, legacy, ddof, out, nexcl)
+                k += 2
 
 
 #: models per tile of the compiled loop (8 stamps of 128^2 float32 = 512 KiB, an L2's worth)
