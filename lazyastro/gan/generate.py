@@ -424,8 +424,11 @@ def generate_images(
         give this or ``lognorminfo``).
     out : path-like, optional
         Image set to write (legacy HDF5 layout, or ``.zarr``), streamed through the core
-        engine: atomic, and a rerun after an interruption resumes. Default: return the lazy
-        images.
+        engine: atomic, and a rerun after an interruption resumes. The file gets the real
+        set's ``lognorminfo``, the generated set's ``musigmainfo`` and the provenance
+        (``seed``, ``generator``, ``generator_sha256``, ``latent_shape``, ``batch_size``) as
+        attributes (HDF5: written before the rename; Zarr: added right after it).
+        Default: return the lazy images.
     channel : int, optional
         Output channel taken from a 4-D output (legacy: 0).
     dtype : dtype, optional

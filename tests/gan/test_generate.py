@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import subprocess
 import sys
 import zipfile
@@ -87,7 +88,21 @@ def test_denormalisation_applied(files, keras):
         G.generate_images(files / "conv.keras", 3, seed=0, lognorminfo=ln, channel=2)
 
 
-@pytest.mark.parametrize("suffix,scheduler", [(".h5", "threads"), (".h5", "sync"), (".zarr", "processes")])
+def test_generator_handle_pickles_without_the_model(files):
+    """What worker processes get: the file's path and digest; each process loads the model once."""
+    gen = G._Generator(str(files / "dense.keras"), 0)
+    clone = pickle.loads(pickle.dumps(gen))
+    assert clone._model is None and clone.digest == gen.digest
+    G._MODELS.clear()  # as in a fresh worker process
+    z = G.latent_noise(0, (LATENT,), start=0, stop=3)
+    np.testing.assert_array_equal(clone(z), gen(z))
+    assert len(G._MODELS) == 1
+    in_memory = G._Generator(gen.model(), 0)
+    assert in_memory.token != G._Generator(gen.model(), 0).token  # no cross-process resume for a model object
+
+
+# (processes/distributed run the same pickled handle; not parametrised here: each spawned worker imports TF)
+@pytest.mark.parametrize("suffix,scheduler", [(".h5", "threads"), (".h5", "sync"), (".zarr", "threads")])
 def test_written_set(files, tmp_path, suffix, scheduler):
     real = files / "real.h5"
     before = _digest(real)
