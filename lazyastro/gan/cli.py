@@ -179,9 +179,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     pl.add_argument("--format", choices=("png", "pdf"), default="png")
     pl.set_defaults(func=_plot)
 
-    def generator_options(q):
+    def generator_options(q, out_help):
         q.add_argument("model", help="the generator, a Keras 3 .keras file (loaded with safe_mode)")
-        q.add_argument("out")
+        q.add_argument("out", help=out_help)
         q.add_argument("--like", default=None, metavar="REAL",
                        help="the real image set whose lognorminfo de-normalises the output (only read)")
         q.add_argument("--lognorminfo", type=_lognorm, default=None, metavar="LMIN,LMAX",
@@ -196,7 +196,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="N images from a Keras generator, de-normalised, as an image set",
                        description="Legacy gen_GAN_images.py: seeded latent noise, batched, de-normalised "
                        "with the real set's lognorminfo, streamed to an image set (HDF5 legacy layout or .zarr).")
-    generator_options(g)
+    generator_options(g, "the image set to write (legacy HDF5 layout, or a .zarr directory)")
     g.add_argument("--n", type=int_option(min=1), required=True, help="number of images")
     g.add_argument("--float32", action="store_true", help="store float32 pixels (default float64)")
     g.add_argument("--legacy", action="store_true", help="musigmainfo with the legacy sigma formula")
@@ -205,7 +205,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     h = sub.add_parser("histograms", help="log10-intensity histograms of many generated sets",
                        description="Legacy gen_GAN_intensity_histograms.py: SETS sets of IMAGES_PER_SET generated "
                        "images, one summed log10-pixel histogram per set (binedges, imagesize, datasize).")
-    generator_options(h)
+    generator_options(h, "the HDF5 file of histograms to write")
     h.add_argument("--sets", type=int_option(min=1), required=True, help="number of sets")
     h.add_argument("--images-per-set", type=int_option(min=1), required=True)
     h.add_argument("--range", type=_range, default=[-5.0, 10.0], metavar="LOWER,UPPER",
