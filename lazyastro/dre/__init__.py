@@ -2,7 +2,9 @@
 
 Pipeline: image -> source extraction -> PSF -> cutouts -> chi^2 fit -> summary, chi cubes, mosaics.
 ``sep`` and ``photutils`` come with the ``lazyastro[dre]`` extra (the embedded fallbacks for
-SExtractor and PSFEx). Importing this package is cheap: modules load on first use of a name.
+SExtractor and PSFEx). Importing this package is cheap: modules load on first use of a name. No module shares a name
+with a function (``convolution`` holds :func:`convolve`, ``extraction`` :func:`sextract`,
+``chisquare`` :func:`chi2`, ``bestfit`` :func:`parameters`), so importing a module never hides a function.
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ __all__ = [
 _LAZY = {
     "make_models": ".models", "open_models": ".models", "write_models": ".models", "default_grid": ".models",
     "default_models": ".models",
-    "convolve": ".convolve",
+    "convolve": ".convolution",
     "read_psf": ".psf", "run_psfex": ".psf", "empirical_psf": ".psf",
-    "sextract": ".sextract",
+    "sextract": ".extraction",
     "make_cuts": ".cuts", "open_cuts": ".cuts",
     "simulate_field": ".simulate",
-    "chi2": ".chi2", "parameters": ".parameters",
+    "chi2": ".chisquare", "parameters": ".bestfit",
     "fit": ".pipeline", "run": ".pipeline",
 }
 

@@ -20,7 +20,6 @@ Dataset. The per-block kernel is :func:`parameters_block`.
 from __future__ import annotations
 
 import re
-import sys
 from typing import Any
 
 import numpy as np
@@ -294,14 +293,3 @@ def parameters(chi: Any, *, mode: str = "default", parabola_on: str = "log"):
     if "object" in chi.coords:
         coords["object"] = chi.coords["object"].values
     return xr.Dataset(variables, coords=coords, attrs={"mode": mode, "parabola_on": parabola_on})
-
-
-class _CallableModule(type(np)):
-    """``lazyastro.dre.parameters`` is both this module and the function (see
-    :mod:`lazyastro.dre.chi2`): calling the module calls :func:`parameters`."""
-
-    def __call__(self, *args, **kwargs):
-        return parameters(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

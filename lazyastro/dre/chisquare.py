@@ -21,7 +21,6 @@ dask task per block of objects. The formula, the ``"legacy"``/``"default"`` mode
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
@@ -250,15 +249,3 @@ def chi2(convolved: Any, cuts: Any, *, mode: str = "default", variance: str = "m
     if psf_sum_sq is not None:
         attrs["psf_sum_sq"] = psf_sum_sq
     return xr.DataArray(chi, dims=("object", *GRID_DIMS), coords=coords, name="chi2", attrs=attrs)
-
-
-class _CallableModule(type(np)):
-    """``lazyastro.dre.chi2`` is both this module and the function: importing the submodule
-    first (``from .chi2 import ...``) binds the package attribute to the module, so the
-    module forwards calls to :func:`chi2`."""
-
-    def __call__(self, *args, **kwargs):
-        return chi2(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -43,7 +43,7 @@ def _prefix(name: str, sep: str) -> str:
 
 def _sextract(args) -> int:
     from ..core.errors import InputNotFoundError, ParameterError
-    from .sextract import read_catalog, sextract, tile_name
+    from .extraction import read_catalog, sextract, tile_name
 
     if len(args.input) > 2:
         raise ParameterError(f"-i takes one directory (or two: detection, measurement), got {len(args.input)}")
@@ -118,7 +118,7 @@ def _psfex(args) -> int:
 def _cuts(args) -> int:
     from ..core.errors import InputNotFoundError, ParameterError
     from .cuts import make_cuts, open_cuts
-    from .sextract import tile_name
+    from .extraction import tile_name
 
     done = 0
     for tile in _images(Path(args.input)):

@@ -96,7 +96,7 @@ def find_products(sextracted: str | os.PathLike | Mapping, name: str, *,
     InputNotFoundError
         When a product is missing.
     """
-    from .sextract import product_paths
+    from .extraction import product_paths
 
     if isinstance(sextracted, Mapping):
         paths = {k: Path(sextracted[k]) for k in ("catalog", "nb", "rms", "seg") if k in sextracted}
@@ -271,7 +271,7 @@ def make_cuts(image_or_tile: str | os.PathLike | None, sextracted, out_path: str
     from astropy.io import fits
 
     from ..core.atomic import atomic_output
-    from .sextract import read_catalog, tile_name
+    from .extraction import read_catalog, tile_name
 
     if compression not in COMPRESSION:
         raise ParameterError(f"compression must be one of {', '.join(COMPRESSION)}, got {compression!r}")

@@ -247,7 +247,7 @@ def _materialise(conv, scheduler):
 
 
 def _chi2(conv, cuts, *, mode, variance, exposure, objects_per_block):
-    from .chi2 import chi2
+    from .chisquare import chi2
 
     kwargs: dict[str, Any] = {"mode": mode, "variance": variance}
     if exposure is not None:
@@ -320,7 +320,7 @@ def _fit_one(cuts_path: Path, cuts, shared: _Convolved, psf: np.ndarray, catalog
              summary_dir: Path, mosaics: Path | None, mode: str, variance: str, compression: str,
              exposure, objects_per_block, scheduler, progress) -> TileResult:
     from ..core.stream import record_path
-    from .parameters import parameters
+    from .bestfit import parameters
 
     t0 = time.perf_counter()
     zpath = chi_dir / f"{name}_chi.zarr"
@@ -420,7 +420,7 @@ def fit_tiles(cuts_path: str | os.PathLike, *, models=None, psf, chi_dir: str | 
     files = cut_files(cuts_path)
     models = _load_models(models)
     boxsize = int(models.sizes.get("y", 128))
-    from .convolve import convolve
+    from .convolution import convolve
 
     shared = None  # (psf array, convolved cube) when one PSF serves every tile
     psf_dir = None
@@ -618,7 +618,7 @@ def run(tiles_dir: str | os.PathLike, *, workdir: str | os.PathLike | None = Non
         Source extraction: the real SExtractor (and PSFEx) when installed, else ``sep``
         (and the embedded empirical PSF).
     gain : {"counts", "cps"} or float, optional
-        Detector gain for the extraction (:func:`lazyastro.dre.sextract.resolve_gain`).
+        Detector gain for the extraction (:func:`lazyastro.dre.extraction.resolve_gain`).
     margin, max_stellarity : optional
         Cut selection (:func:`lazyastro.dre.make_cuts`).
     mosaics : bool
@@ -646,7 +646,7 @@ def run(tiles_dir: str | os.PathLike, *, workdir: str | os.PathLike | None = Non
     lazyastro.core.errors.InputNotFoundError: .../Tiles: no such tiles directory
     """
     from .cuts import make_cuts
-    from .sextract import product_paths, sextract
+    from .extraction import product_paths, sextract
 
     tiles_dir = Path(tiles_dir)
     tiles = _tiles(tiles_dir)

@@ -230,7 +230,7 @@ def run_psfex(catalog: str | os.PathLike, out_dir: str | os.PathLike = "PSF", *,
     >>> run_psfex("Sextracted/t_cat.fits", "PSF")  # doctest: +SKIP
     'PSF/t.psf'
     """
-    from .sextract import _args_list, _run, data_file
+    from .extraction import _args_list, _run, data_file
 
     catalog = require_input(catalog).resolve()
     if config is not None:
@@ -369,7 +369,7 @@ def empirical_psf(image, catalog, *, size: int = 25, method: str = "median", min
     >>> p.shape, bool(abs(p - psf_stamp(3.0)).max() < 1e-6)
     ((25, 25), True)
     """
-    from .sextract import read_catalog, tile_name
+    from .extraction import read_catalog, tile_name
 
     if method not in ("epsf", "median"):
         raise ParameterError(f"method must be 'epsf' or 'median', got {method!r}")
@@ -382,7 +382,7 @@ def empirical_psf(image, catalog, *, size: int = 25, method: str = "median", min
         catalog = read_catalog(catalog)
     img_path = None
     if isinstance(image, str | os.PathLike):
-        from .sextract import _read_image
+        from .extraction import _read_image
 
         img_path = require_input(image)
         data = _read_image(img_path)[0]

@@ -36,7 +36,7 @@ def dre_truth(dre_tile):
 @pytest.fixture(scope="session")
 def dre_sextracted(dre_tile):
     pytest.importorskip("sep")
-    from lazyastro.dre.sextract import sextract
+    from lazyastro.dre.extraction import sextract
 
     return sextract(dre_tile["tile"], dre_tile["workdir"] / "Sextracted", engine="sep", gain="counts")
 

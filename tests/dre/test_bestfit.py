@@ -1,4 +1,4 @@
-"""lazyastro.dre.parameters: the legacy columns, the parabola edge rules, NaN modes and flags."""
+"""lazyastro.dre.bestfit (parameters): the legacy columns, the parabola edge rules, NaN modes and flags."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import xarray as xr
 
 from lazyastro.core.errors import ParameterError
 from lazyastro.dre import parameters
-from lazyastro.dre.parameters import _parab, parabola
+from lazyastro.dre.bestfit import _parab, parabola
 
 LOGR = np.linspace(-0.6, 1.7, 11)
 GRID = {"n": [4.0], "q": [0.2, 0.6, 1.0], "theta": [0.0, 60.0, 120.0, 180.0], "log_r": LOGR}

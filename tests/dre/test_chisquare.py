@@ -1,4 +1,4 @@
-"""lazyastro.dre.chi2 and its kernels: legacy parity, NaN handling, the shared cube, errors."""
+"""lazyastro.dre.chisquare (chi2) and its kernels: legacy parity, NaN handling, the shared cube, errors."""
 
 from __future__ import annotations
 

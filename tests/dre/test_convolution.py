@@ -8,7 +8,7 @@ import xarray as xr
 from scipy.signal import fftconvolve
 
 from lazyastro.core.errors import ParameterError
-from lazyastro.dre.convolve import clean_psf, convolve, convolve_stamps
+from lazyastro.dre.convolution import clean_psf, convolve, convolve_stamps
 from lazyastro.dre.models import make_models
 
 B = 24

@@ -14,8 +14,8 @@ from lazyastro.cli.main import main
 from lazyastro.core.errors import FormatError, InputNotFoundError, ParameterError
 from lazyastro.core.execution import compute
 from lazyastro.dre.cuts import make_cuts, object_key, open_cuts, select_objects
+from lazyastro.dre.extraction import read_catalog, write_ldac
 from lazyastro.dre.masks import clean_mask, cut_origin
-from lazyastro.dre.sextract import read_catalog, write_ldac
 
 B = 128
 C = B // 2

@@ -1,4 +1,4 @@
-"""lazyastro.dre.sextract: the sep engine and the SExtractor binary, end to end on a simulated tile."""
+"""lazyastro.dre.extraction (sextract): the sep engine and the SExtractor binary, end to end on a simulated tile."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ from astropy.io import fits
 
 from lazyastro.cli.main import main
 from lazyastro.core.errors import FormatError, InputNotFoundError, LazyAstroError, ParameterError
-from lazyastro.dre.sextract import find_sextractor, read_catalog, resolve_gain, sextract, write_ldac
+from lazyastro.dre.extraction import (
+    find_sextractor,
+    read_catalog,
+    resolve_gain,
+    sextract,
+    write_ldac,
+)
 
 NEEDED = ["NUMBER", "EXT_NUMBER", "X_IMAGE", "Y_IMAGE", "THETA_IMAGE", "A_IMAGE", "B_IMAGE", "CLASS_STAR",
           "FLUX_AUTO", "FLAGS", "ELONGATION", "FWHM_IMAGE", "FLUX_APER", "FLUXERR_APER", "FLUX_RADIUS", "SNR_WIN"]

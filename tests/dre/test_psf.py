@@ -8,6 +8,7 @@ from astropy.io import fits
 
 from lazyastro.cli.main import main
 from lazyastro.core.errors import FormatError, InputNotFoundError, LazyAstroError
+from lazyastro.dre.extraction import find_sextractor, sextract
 from lazyastro.dre.psf import (
     clean_psf,
     empirical_psf,
@@ -17,7 +18,6 @@ from lazyastro.dre.psf import (
     run_psfex,
     write_psf,
 )
-from lazyastro.dre.sextract import find_sextractor, sextract
 
 needs_psfex = pytest.mark.skipif(find_psfex() is None or find_sextractor() is None,
                                  reason="SExtractor and PSFEx binaries not installed")
