@@ -150,7 +150,8 @@ def register(sub) -> None:
     g.add_argument("--shuffle", action="store_true", help="legacy noise shuffle (seeded)")
     g.add_argument("--rescale", action="store_true", help="legacy rescale: subtract the modal-bin left edge")
     g.add_argument("--legacy", action="store_true", help="legacy constants and axes (transposed per-band files)")
-    g.add_argument("--tile", type=int_option(min=1), default=1024, help="tile side of the generation tasks")
+    g.add_argument("--tile", type=int_option(min=1), default=None,
+                   help="tile side of the generation tasks (default about 1024)")
     g.add_argument("--overwrite", action="store_true", help="replace existing files")
     g.set_defaults(func=_generate)
 

@@ -28,7 +28,7 @@ from ..core.random import block_rng, check_seed, grid_random, standard_normal
 from . import kernels as K
 from .noise import DEFAULT_BLOCK
 from .receptive import receptive_field
-from .tiling import DEFAULT_TILE, GeneratorRef, _positive, _window, resolve_model
+from .tiling import GeneratorRef, _positive, _window, default_tile, resolve_model
 
 __all__ = ["generate", "postprocess_image"]
 
@@ -102,7 +102,7 @@ def generate(
     shuffle: bool = False,
     rescale: bool = False,
     legacy: bool = False,
-    tile: int = DEFAULT_TILE,
+    tile: int | None = None,
     bands: Sequence[int | str] | None = None,
     noise_block: int = DEFAULT_BLOCK,
 ):
@@ -122,8 +122,8 @@ def generate(
         The legacy post-processing (see the module docstring).
     legacy : bool
         Hard-coded XDF constants and the generator's own axes (as the legacy scripts wrote).
-    tile : int
-        Tile side (output px) of the generation tasks.
+    tile : int, optional
+        Tile side (output px) of the generation tasks (default: as :func:`lazyastro.sgan.tessellate`).
     bands : sequence of int or str, optional
         Subset of bands.
     noise_block : int
@@ -158,10 +158,12 @@ def generate(
     z_size = _positive("z_size", z_size)
     n = _positive("n", n)
     seed = check_seed(seed)
-    tile = _positive("tile", tile)
+    tile = None if tile is None else _positive("tile", tile)
     noise_block = _positive("noise_block", noise_block)
     ref, layers, meta = resolve_model(model)
     rf = receptive_field(layers)
+    if tile is None:
+        tile = default_tile(rf)
     up = rf.upsampling
     if legacy:
         from .model import LEGACY_META

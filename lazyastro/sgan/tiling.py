@@ -466,7 +466,10 @@ def write_mosaic(mosaic, out: str | os.PathLike, *, fits_layout: str = "cube", o
     out = Path(out)
     name = out.name.lower()
     if name.endswith(".zarr"):
-        return [to_zarr(mosaic, out, overwrite=overwrite, compute=compute, scheduler=scheduler, progress=progress)]
+        # Zarr chunks of at most 1024 px (a one-shot mosaic is one dask block)
+        chunks = (mosaic.shape[0], *(min(max(c), 1024) if len(c) == 1 else max(c) for c in mosaic.chunks[1:]))
+        return [to_zarr(mosaic, out, chunks=chunks, overwrite=overwrite, compute=compute, scheduler=scheduler,
+                        progress=progress)]
     if not name.endswith((".fits", ".fit", ".fts")):
         raise ParameterError("output must end in .zarr or .fits", out)
     if fits_layout == "cube":
