@@ -38,7 +38,7 @@ def _formats(text: str) -> list[str]:
 
 
 def _rate(pixels: int, seconds: float) -> str:
-    return f"{pixels / 1e6 / seconds:.2f} Mpx/s" if seconds > 0 else "-"
+    return f"{pixels / 1e6 / seconds:.3f} Mpx/s" if seconds > 0 else "-"
 
 
 def _tessellate(args) -> int:
