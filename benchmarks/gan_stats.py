@@ -11,7 +11,7 @@ peak RSS of the lazyastro kernel next to a baseline written the legacy way:
 - histogram: ``np.histogram(np.log10(x))`` per batch (what the legacy tool does).
 
 Then the whole statistics job (``compute_statistics``: PSD + histogram + functionals, legacy
-mode) on 1 and 2 workers, under two schedulers: the threaded one (``dask.config``
+mode, or ``--job-mode default``) on 1 and 2 workers, under two schedulers: the threaded one (``dask.config``
 ``num_workers``; the Numba sweep runs with ``nogil=True``, FFTs and large ufuncs release the
 GIL too) and a ``distributed.LocalCluster`` of 1 or 2 single-threaded worker processes (no
 GIL in common at all). Besides the wall-clock speed-up each row shows the CPU time used per
@@ -165,7 +165,7 @@ def _job(case: dict, imgs, ln) -> dict:
     batch, workers = case.get("batch", 16), case["workers"]
 
     def run(src, cache, sched):
-        compute_statistics(src, cache, batch_size=batch if src.endswith("s.h5") else 1, mode="legacy",
+        compute_statistics(src, cache, batch_size=batch if src.endswith("s.h5") else 1, mode=case.get("mode", "legacy"),
                            scheduler=sched, progress=False, overwrite=True)
 
     load = os.getloadavg()[0]
@@ -204,6 +204,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer images per case")
     ap.add_argument("--job-only", action="store_true", help="only the whole-job 1-vs-2-worker table")
+    ap.add_argument("--job-mode", choices=("legacy", "default"), default="legacy",
+                    help="kernel mode of the whole-job table (default legacy: ring-sampling PSD)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="runs of each 1-vs-2-worker pair, alternating (medians are reported; default 1)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -239,7 +241,7 @@ def _kernel_table(args) -> None:
 def _job_table(args) -> None:
     import os
 
-    print(f"whole statistics job (compute_statistics, legacy mode: PSD + histogram + 100-threshold Minkowski); "
+    print(f"whole statistics job (compute_statistics, {args.job_mode} mode: PSD + histogram + 100-threshold Minkowski); "
           f"{os.cpu_count()} CPUs, load average before the table {os.getloadavg()[0]:.2f}")
     print()
     print("| job | scheduler | images | 1 worker img/s | 2 workers img/s | speed-up | cpu/wall 1 w. | cpu/wall 2 w. "
@@ -249,7 +251,8 @@ def _job_table(args) -> None:
         n = {256: 64, 1024: 8}[size] if args.quick else {256: 128, 1024: 32}[size]
         batch = 16 if size == 256 else 4
         for sched in ("threads", "distributed"):
-            base = {"size": size, "n": n, "stat": "job", "impl": "lazyastro", "batch": batch, "scheduler": sched}
+            base = {"size": size, "n": n, "stat": "job", "impl": "lazyastro", "batch": batch, "scheduler": sched,
+                    "mode": args.job_mode}
             pairs = [(_run({**base, "workers": 1}), _run({**base, "workers": 2})) for _ in range(max(1, args.repeat))]
 
             def med(i, key, pairs=pairs):
