@@ -67,15 +67,112 @@ FITS_LAYOUTS = ("cube", "per-band")
 # --------------------------------------------------------------------------------------------- model
 
 
+_SNAKE = {"Conv2DTranspose": "conv2d_transpose", "Conv2D": "conv2d"}
+_ACT_LAYERS = ("Activation", "ELU", "LeakyReLU", "ReLU")
+
+
+def read_layers(path: str | os.PathLike) -> list | None:
+    """The layers of a ``.keras`` generator read without Keras (JSON config + HDF5 weights), or ``None``.
+
+    Only plain data is read (no code, nothing deserialised), so this is at least as safe as
+    Keras's ``safe_mode``; anything this reader does not fully understand returns ``None`` and
+    the caller falls back to :func:`lazyastro.sgan.load_model`. Generation then needs no
+    TensorFlow at all (about 600 MiB less memory, no import time), in the driver and in workers.
+    """
+    import io
+    import json
+    import zipfile
+
+    try:
+        import h5py
+
+        with zipfile.ZipFile(path) as zf:
+            cfg = json.loads(zf.read("config.json"))
+            weights = h5py.File(io.BytesIO(zf.read("model.weights.h5")), "r")
+    except Exception:
+        return None
+    from .kernels import ACTIVATIONS, Layer
+
+    try:
+        with weights:
+            if cfg.get("class_name") not in ("Functional", "Sequential"):
+                return None
+            specs = cfg["config"]["layers"]
+            layers, counts, channels = [], {}, None
+            for i, spec in enumerate(specs):
+                cls, c = spec.get("class_name"), spec.get("config", {})
+                if cls == "InputLayer":
+                    shape = c.get("batch_shape") or c.get("batch_input_shape")
+                    channels = int(shape[-1]) if shape and shape[-1] is not None else None
+                    continue
+                dtype = c.get("dtype")
+                if isinstance(dtype, dict):
+                    dtype = dtype.get("config", {}).get("name")
+                if dtype not in (None, "float32"):
+                    return None
+                if cls == "Functional" or i and cls not in _SNAKE and cls not in _ACT_LAYERS:
+                    return None
+                if cls in _ACT_LAYERS:
+                    act = {"ELU": "elu", "LeakyReLU": "leaky_relu", "ReLU": "relu"}.get(cls, c.get("activation"))
+                    alpha = float(c.get("alpha", c.get("negative_slope", 0.0)) or 0.0) if cls != "ReLU" else 0.0
+                    if act not in ACTIVATIONS or cls == "ReLU" and (c.get("max_value") is not None
+                                                                   or c.get("negative_slope") or c.get("threshold")):
+                        return None
+                    layers.append(Layer("activation", activation=act, alpha=alpha if cls != "Activation" else
+                                        {"elu": 1.0, "leaky_relu": 0.2}.get(act, 0.0), name=c.get("name", "")))
+                    continue
+                n = counts.get(cls, 0)
+                counts[cls] = n + 1
+                key = f"layers/{_SNAKE[cls]}{'' if n == 0 else f'_{n}'}/vars"
+                ks, st = tuple(c["kernel_size"]), tuple(c["strides"])
+                act = c.get("activation")
+                if (c.get("padding") != "same" or c.get("data_format", "channels_last") != "channels_last"
+                        or tuple(c.get("dilation_rate", (1, 1))) != (1, 1) or c.get("output_padding") is not None
+                        or c.get("groups", 1) != 1 or len(set(ks)) != 1 or len(set(st)) != 1
+                        or not isinstance(act, str) or act not in ACTIVATIONS
+                        or (cls == "Conv2D" and st[0] != 1)):
+                    return None
+                kernel = np.asarray(weights[key]["0"], dtype=np.float32)
+                bias = np.asarray(weights[key]["1"], dtype=np.float32) if c.get("use_bias", True) else None
+                kind = "conv_transpose" if cls == "Conv2DTranspose" else "conv"
+                cin, cout = (kernel.shape[3], kernel.shape[2]) if kind == "conv_transpose" else kernel.shape[2:]
+                if (kernel.shape[:2] != (ks[0], ks[0]) or cout != int(c["filters"])
+                        or (channels is not None and cin != channels) or (bias is not None and bias.shape != (cout,))):
+                    return None
+                channels = int(cout)
+                layers.append(Layer(kind, kernel, bias, int(st[0]), act,
+                                    {"elu": 1.0, "leaky_relu": 0.2}.get(act, 0.0), c.get("name", "")))
+            import re
+
+            for cls, n in counts.items():  # every weight group of the file is one of these layers
+                pat = re.compile(rf"{_SNAKE[cls]}(_\d+)?$")
+                if sum(1 for name in weights["layers"] if pat.match(name)) != n:
+                    return None
+            return layers if any(x.kind != "activation" for x in layers) else None
+    except Exception:
+        return None
+
+
+def _file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 @functools.lru_cache(maxsize=8)
 def _load_layers(path: str, sha256: str) -> tuple[list, dict]:
     """Load a generator file once per process (the cache key includes the file's hash)."""
+    if _file_sha256(path) != sha256:
+        raise ParameterError(f"the model file changed since the mosaic was planned (expected sha256 "
+                             f"{sha256[:12]})", path)
+    layers = read_layers(path)
+    if layers is not None:
+        return layers, {}
     from .model import load_model
 
     m = load_model(path)
-    if m.sha256 != sha256:
-        raise ParameterError(f"the model file changed since the mosaic was planned (sha256 {m.sha256[:12]}, "
-                             f"expected {sha256[:12]})", path)
     return generator_layers(m.generator), dict(m.meta)
 
 
@@ -144,6 +241,9 @@ def resolve_model(model: Any = None) -> tuple[GeneratorRef, list, dict]:
         A layer that tiled generation cannot analyse.
     """
     if model is None or isinstance(model, str | os.PathLike):
+        fast = _keras_free(model)
+        if fast is not None:
+            return fast
         from .model import load_model
 
         model = load_model(model)
@@ -164,6 +264,36 @@ def resolve_model(model: Any = None) -> tuple[GeneratorRef, list, dict]:
     meta = {"bands": [f"band{i}" for i in range(nb)], "band_min": [0.0] * nb, "band_max": [1.0] * nb,
             "units": "", "noise_channels": nc, "upsampling": K.upsampling(conv), "layout": "default"}
     return GeneratorRef(layers=layers), layers, meta
+
+
+def _keras_free(model) -> tuple | None:
+    """``resolve_model`` of a file without importing Keras, when the file is plain enough (else None)."""
+    from ..core.paths import require_input
+    from .model import builtin_model_path, read_meta
+
+    path = builtin_model_path() if model is None else Path(model)
+    if not path.exists() or path.suffix != ".keras":
+        return None  # load_model gives the right error
+    path = require_input(path)
+    meta = read_meta(path)
+    if meta is None or any(k not in meta for k in ("bands", "band_min", "band_max")):
+        return None
+    layers = read_layers(path)
+    if layers is None:
+        return None
+    conv = [x for x in layers if x.kind != "activation"]
+    first, last = conv[0], conv[-1]
+    nc = int(first.kernel.shape[3] if first.kind == "conv_transpose" else first.kernel.shape[2])
+    nb = int(last.kernel.shape[2] if last.kind == "conv_transpose" else last.kernel.shape[3])
+    if not (len(meta["bands"]) == len(meta["band_min"]) == len(meta["band_max"]) == nb) or int(
+            meta.get("noise_channels", nc)) != nc:
+        return None
+    meta = dict(meta)
+    meta.setdefault("noise_channels", nc)
+    meta.setdefault("upsampling", K.upsampling(conv))
+    resolved = str(path.resolve())
+    sha = _file_sha256(resolved)
+    return GeneratorRef(path=resolved, sha256=sha, layers=layers), layers, meta
 
 
 # --------------------------------------------------------------------------------------------- tiles

@@ -245,3 +245,21 @@ def test_legacy_mode_constants_axes_and_rescale(tmp_path):
     paths = write_mosaic(res, tmp_path / "legacy.fits", fits_layout="per-band", progress=False)
     with fits.open(paths[1]) as hdul:
         assert hdul[0].data.shape == (40, 24) and hdul[0].header["RESCALE"] == pytest.approx(float(off[1]))
+
+
+def test_model_files_are_read_without_keras(tiny_file, tiny):
+    from lazyastro.sgan.model import builtin_model_path, load_model
+
+    for path, keras_layers in ((tiny_file, tiny[0]), (builtin_model_path(), None)):
+        layers = T.read_layers(path)
+        keras_layers = keras_layers or generator_layers(load_model(path).generator)
+        assert len(layers) == len(keras_layers)
+        for a, b in zip(layers, keras_layers):
+            assert (a.kind, a.stride, a.activation, a.alpha) == (b.kind, b.stride, b.activation, b.alpha)
+            assert np.array_equal(a.kernel, b.kernel) and np.array_equal(a.bias, b.bias)
+    code = ("import sys, numpy as np; from lazyastro.sgan import tessellate; "
+            f"m = tessellate({str(tiny_file)!r}, size=24, seed=1, tile=8); np.save(sys.argv[1], m.values); "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
+    out = tiny_file.parent / "kf.npy"
+    subprocess.run([sys.executable, "-c", code, str(out)], check=True, timeout=120)
+    assert np.array_equal(np.load(out), tessellate(tiny_file, size=24, seed=1, tile=8).values)
