@@ -663,8 +663,8 @@ def run(tiles_dir: str | os.PathLike, *, workdir: str | os.PathLike | None = Non
         if _fresh(products.values(), [tile]):
             sx = products  # a rerun (e.g. after an interruption) keeps what is done and newer than its inputs
         else:
-            sx = {k: str(v) for k, v in dict(sextract(tile, root / "Sextracted", engine=used, subdir=True,
-                                                                 gain=gain)).items()}
+            made = sextract(tile, root / "Sextracted", engine=used, subdir=True, gain=gain)
+            sx = {k: str(made[k]) for k in products}  # the four product paths (not the "engine" entry)
         if psf is not None:
             tile_psf = Path(psf)
             if tile_psf.is_dir():
