@@ -25,7 +25,7 @@ __all__ = [
 _LAZY = {
     "build_generator": ".model", "build_discriminator": ".model", "rasgan_losses": ".model",
     "load_model": ".model", "save_model": ".model", "SGANModel": ".model", "builtin_model_path": ".model",
-    "preprocess": ".preprocess", "train": ".train",
+    "preprocess": ".preprocessing", "train": ".training",
     "receptive_field": ".receptive", "noise_field": ".noise", "generate": ".generation",
     "tessellate": ".tiling",  # modules not named like the functions: importing one would shadow the name
 }

@@ -38,7 +38,7 @@ def _names(text: str) -> list[str]:
 
 def _sizes(text: str):
     from ..core.errors import ParameterError
-    from .train import parse_sizes
+    from .training import parse_sizes
 
     try:
         return parse_sizes(text)
@@ -62,7 +62,7 @@ def _changed_prep(args) -> dict:
 
 def _preprocess(args) -> int:
     from .. import to_zarr
-    from .preprocess import preprocess
+    from .preprocessing import preprocess
 
     data = args.inputs[0] if len(args.inputs) == 1 else list(args.inputs)
     out = preprocess(data, **_prep_options(args))
@@ -74,7 +74,7 @@ def _preprocess(args) -> int:
 
 
 def _train(args) -> int:
-    from .train import train
+    from .training import train
 
     r = train(args.data, args.out, epochs=args.epochs, iterations_per_epoch=args.iterations_per_epoch,
               batch_size=args.batch_size, sizes=args.sizes, filters=args.filters, noise_channels=args.noise_channels,

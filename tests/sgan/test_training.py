@@ -14,7 +14,7 @@ pytest.importorskip("tensorflow")
 from lazyastro.cli.main import main  # noqa: E402
 from lazyastro.core.errors import ParameterError  # noqa: E402
 from lazyastro.sgan import load_model, preprocess, train  # noqa: E402
-from lazyastro.sgan.train import latest_checkpoint, parse_sizes  # noqa: E402
+from lazyastro.sgan.training import latest_checkpoint, parse_sizes  # noqa: E402
 
 TINY = {"iterations_per_epoch": 2, "batch_size": 4, "sizes": "2:32", "filters": 4, "noise_channels": 4,
         "checkpoint_every": 1, "sample_size": 2, "progress": False, "seed": 11}
@@ -116,7 +116,7 @@ def test_cli_preprocess_then_train(tmp_path, capsys):
 def test_lazy_crops_equal_in_memory_crops():
     import dask.array as da
 
-    from lazyastro.sgan.train import _Crops
+    from lazyastro.sgan.training import _Crops
 
     data = np.random.default_rng(2).random((3, 40, 50)).astype("float32")
     mem = _Crops(data, np.random.default_rng(7), in_memory_limit=2**30)

@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from lazyastro.core.errors import FormatError, InputNotFoundError, ParameterError
 from lazyastro.sgan import preprocess
-from lazyastro.sgan.preprocess import band_percentile, model_meta
+from lazyastro.sgan.preprocessing import band_percentile, model_meta
 
 
 @pytest.mark.parametrize("kind", ["normal3", "integers", "nan"])

@@ -221,7 +221,7 @@ class _Crops:
 def _training_data(data: Any, preprocess_options: dict | None):
     import xarray as xr
 
-    from .preprocess import IMAGE_SUFFIXES, preprocess
+    from .preprocessing import IMAGE_SUFFIXES, preprocess
 
     if isinstance(data, xr.DataArray) and "band_min" in data.attrs:
         if preprocess_options:
@@ -371,7 +371,7 @@ def train(data: Any, out: str | os.PathLike, *, epochs: int, iterations_per_epoc
         raise ParameterError("has checkpoints already: pass resume=True (--resume) or another directory", out)
 
     cube = _training_data(data, preprocess_options)
-    from .preprocess import model_meta
+    from .preprocessing import model_meta
 
     base_meta = model_meta(cube)
     n_bands = int(cube.shape[0])
