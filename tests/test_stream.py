@@ -232,3 +232,13 @@ def test_compressed_fits_output_is_refused(tmp_path):
     with pytest.raises(lazyastro.ParameterError, match="compressed FITS"):
         lazyastro.to_fits(np.zeros((4, 4), "f4"), tmp_path / "x.fits.fz", progress=False)
     assert not list(tmp_path.iterdir())
+
+
+def test_hdf5_output_bytes_do_not_depend_on_the_time_of_writing(tmp_path):
+    import lazyastro
+
+    data = np.arange(24, dtype="f4").reshape(4, 6)
+    lazyastro.to_hdf5(data, tmp_path / "a.h5")
+    time.sleep(1.1)  # HDF5 object timestamps have one-second resolution
+    lazyastro.to_hdf5(data, tmp_path / "b.h5")
+    assert (tmp_path / "a.h5").read_bytes() == (tmp_path / "b.h5").read_bytes()

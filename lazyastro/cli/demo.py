@@ -46,11 +46,12 @@ class StepTable:
         return result
 
     def print(self) -> None:
-        print(f"\n{'step':44s} {'time (s)':>9s} {'MiB/s':>9s} {'peak RSS':>11s}")
-        print("-" * 76)
+        width = max([44, *(len(label) for label, *_ in self.rows)])
+        print(f"\n{'step':{width}s} {'time (s)':>9s} {'MiB/s':>9s} {'peak RSS':>11s}")
+        print("-" * (width + 32))
         for label, secs, nbytes, rss in self.rows:
             rate = nbytes / 2**20 / secs if secs > 0 and nbytes else float("nan")
-            print(f"{label:44s} {secs:9.2f} {rate:9.1f} {format_bytes(rss):>11s}")
+            print(f"{label:{width}s} {secs:9.2f} {rate:9.1f} {format_bytes(rss):>11s}")
 
 
 #: Entry-point group through which other packages add demo steps.

@@ -53,6 +53,24 @@ def hdf5_compression(compression: str | None, level: int | None = None) -> dict[
     )
 
 
+
+def new_file(path: str | os.PathLike):
+    """A new HDF5 file (truncating) whose bytes depend only on what is written into it.
+
+    Links and attributes keep their creation order, and no object records creation or
+    modification times (HDF5 stamps the root group by default, so two runs a second apart, or
+    a run resumed after ``kill -9``, would otherwise differ in those bytes).
+    """
+    import h5py
+
+    fcpl = h5py.h5p.create(h5py.h5p.FILE_CREATE)
+    order = h5py.h5p.CRT_ORDER_TRACKED | h5py.h5p.CRT_ORDER_INDEXED
+    fcpl.set_link_creation_order(order)
+    fcpl.set_attr_creation_order(order)
+    fcpl.set_obj_track_times(False)
+    return h5py.File(h5py.h5f.create(os.fsencode(path), h5py.h5f.ACC_TRUNC, fcpl=fcpl))
+
+
 class HDF5Target(StreamTarget):
     """An HDF5 file: one dataset (DataArray) or one dataset per variable (Dataset).
 
@@ -121,11 +139,9 @@ class HDF5Target(StreamTarget):
                 "level": self.level}
 
     def create(self, tmp: Path, variables: list[Variable]) -> None:
-        import h5py
-
         from .hdf5 import _write_attrs
 
-        with h5py.File(tmp, "w", track_order=True) as f:
+        with new_file(tmp) as f:
             for name, v, chunks in zip(self.names, variables, self.h5chunks):
                 ds = f.create_dataset(name, shape=v.shape, dtype=v.dtype,
                                       chunks=tuple(chunks) if chunks else None,
