@@ -26,13 +26,14 @@ def mosaic_size(size_arg: str) -> int:
 
 
 def _patches(mosaic, band: int, patch: int):
-    """Non-overlapping ``patch``-sided cut-outs of one band as a lazy image set ``(image, y, x)``."""
+    """Up to 64 non-overlapping ``patch``-sided cut-outs of one band as a lazy image set ``(image, y, x)``."""
     import dask.array as da
     import xarray as xr
 
     data = mosaic.data[band]
     ny, nx = (s // patch for s in data.shape)
     cuts = [data[i * patch:(i + 1) * patch, j * patch:(j + 1) * patch] for i in range(ny) for j in range(nx)]
+    cuts = cuts[:: max(1, len(cuts) // 64)][:64]  # at most 64 patches spread over the mosaic (memory budget)
     return xr.DataArray(da.stack(cuts).rechunk((8, patch, patch)), dims=("image", "y", "x"))
 
 
