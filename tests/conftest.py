@@ -46,3 +46,12 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subpro
         [sys.executable, "-m", "lazyastro", *args], capture_output=True, text=True, env=full_env,
         timeout=timeout, check=False,
     )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_process_pool():
+    """Each test module gets its own pool for scheduler='processes' (no worker state carried over)."""
+    yield
+    from lazyastro.core import execution
+
+    execution._reset_process_pool()
