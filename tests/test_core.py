@@ -106,11 +106,15 @@ def test_compute_all_local_schedulers():
 
 
 def test_compute_with_cluster_context():
-    x = da.arange(100, chunks=10)
-    with lazyastro.cluster(n_workers=1, threads_per_worker=1, processes=False) as client:
-        assert client is not None
-        (total,) = lazyastro.compute(x.sum(), progress=True)
-    assert total == 4950
+    # in a fresh interpreter, like test_compute_all_local_schedulers (see there)
+    code = ("import dask.array as da, lazyastro\n"
+            "if __name__ == '__main__':\n"
+            "    x = da.arange(100, chunks=10)\n"
+            "    with lazyastro.cluster(n_workers=1, threads_per_worker=1, processes=False) as client:\n"
+            "        assert client is not None\n"
+            "        assert lazyastro.compute(x.sum(), progress=True)[0] == 4950\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
 
 
 def test_progress_bar_goes_to_stderr(capfd):
