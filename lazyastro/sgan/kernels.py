@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numba import vectorize
 
 from ..core.backend import array_namespace
 from ..core.errors import ParameterError
@@ -137,6 +138,20 @@ def apply_activation(x, name: str, alpha: float = 0.0):
     raise ParameterError(f"activation {name!r} is not supported (one of {', '.join(ACTIVATIONS)})")
 
 
+@vectorize(["float32(float32)"], nopython=True, cache=True)
+def _elu_f32(v):  # pragma: no cover - compiled
+    # one scalar libm expm1f per negative element: the same bits as numpy's float32 expm1 branch
+    # of :func:`apply_activation`, whatever the element's position (no SIMD body / tail split)
+    return v if v > 0 else math.expm1(v)
+
+
+def _activate_inplace(x, name: str, alpha: float):
+    """:func:`apply_activation` on a fresh float32 array it may overwrite (numpy ELU in place)."""
+    if name == "elu" and alpha == 1.0 and isinstance(x, np.ndarray) and x.dtype == np.float32:
+        return _elu_f32(x, out=x)
+    return apply_activation(x, name, alpha)
+
+
 def _matrix(layer: Layer, ty: list, tx: list, xp):
     """The ``(ntaps * in, out)`` weight matrix of one output phase, rows in patch order (cached)."""
     key = (tuple(ty), tuple(tx), xp.__name__)
@@ -237,12 +252,12 @@ def run_layers(layers: list[Layer], z, *, origin: tuple[int, int] = (0, 0), bloc
     up = 1  # pixels of the current grid per noise pixel
     for layer in layers:
         if layer.kind == "activation":
-            x = apply_activation(x, layer.activation, layer.alpha)
+            x = apply_activation(x, layer.activation, layer.alpha)  # x may be the caller's window
             continue
         x = _conv_layer(x, layer, (oy, ox), block * up, (align * up) % (block * up))
         if layer.kind == "conv_transpose":
             oy, ox, up = oy * layer.stride, ox * layer.stride, up * layer.stride
-        x = apply_activation(x, layer.activation, layer.alpha)
+        x = _activate_inplace(x, layer.activation, layer.alpha)  # x is this layer's fresh output
     return x
 
 
