@@ -35,6 +35,7 @@ from numba import vectorize
 
 from ..core.backend import array_namespace
 from ..core.errors import ParameterError
+from ..core.threads import single_thread_blas
 
 __all__ = ["Layer", "BLOCK", "ACTIVATIONS", "run_layers", "apply_activation", "denormalise",
            "modal_offset", "shuffle_threshold", "shuffle_noise", "upsampling"]
@@ -123,7 +124,8 @@ def apply_activation(x, name: str, alpha: float = 0.0):
     if name == "relu":
         return xp.maximum(x, x.dtype.type(0))
     if name == "elu":
-        neg = xp.expm1(xp.minimum(x, x.dtype.type(0)))
+        # expm1 of x itself where x <= 0 (so -0 stays -0, as in Keras and the compiled form)
+        neg = xp.expm1(xp.where(x > 0, x.dtype.type(0), x))
         if alpha != 1.0:
             neg = neg * x.dtype.type(alpha)
         return xp.where(x > 0, x, neg)
@@ -249,6 +251,16 @@ def run_layers(layers: list[Layer], z, *, origin: tuple[int, int] = (0, 0), bloc
     if x.ndim != 3:
         raise ParameterError(f"a noise window must be (y, x, channel), got shape {tuple(x.shape)}")
     oy, ox = (int(v) for v in origin)
+    if isinstance(x, np.ndarray):
+        # one BLAS thread: OpenBLAS splits a product differently (and so rounds it differently) with
+        # its thread count, so a pixel must not depend on how many threads a tile's process allows;
+        # parallelism comes from tiles running side by side
+        with single_thread_blas():
+            return _run(layers, x, oy, ox, block, align)
+    return _run(layers, x, oy, ox, block, align)
+
+
+def _run(layers, x, oy: int, ox: int, block: int, align: int):
     up = 1  # pixels of the current grid per noise pixel
     for layer in layers:
         if layer.kind == "activation":

@@ -313,8 +313,7 @@ def _tile(ref: GeneratorRef, spec: dict, block_info=None) -> np.ndarray:
     wx = _window(x0, x1, up, nzx, spec["halo"])
     z = noise_window((nzy, nzx), (slice(*wy), slice(*wx)), channels=spec["channels"], seed=spec["seed"],
                      block=spec["noise_block"])
-    g = K.run_layers(ref.layers(), z, origin=(wy[0], wx[0]), block=spec["block"],
-                        align=spec["align"])
+    g = K.run_layers(ref.layers(), z, origin=(wy[0], wx[0]), block=spec["block"], align=spec["align"])
     g = g[y0 - wy[0] * up:y1 - wy[0] * up, x0 - wx[0] * up:x1 - wx[0] * up, b0:b1]
     g = np.ascontiguousarray(np.moveaxis(g, -1, 0))
     return K.denormalise(g, spec["band_min"][b0:b1], spec["band_max"][b0:b1])
