@@ -13,8 +13,6 @@ Importing lazyastro is cheap: readers, writers, dask and the task packages
 
 from __future__ import annotations
 
-import importlib
-
 from .core.config import memory_budget, set_options
 from .core.errors import (
     FormatError,
@@ -25,6 +23,7 @@ from .core.errors import (
     ParameterError,
     UnsupportedDtypeError,
 )
+from .core.lazyimport import lazy_exports
 from .io.registry import detect_format, formats, open, register_format, write
 
 __version__ = "0.1.0"
@@ -48,16 +47,5 @@ _LAZY = {
 }
 _SUBPACKAGES = ("frames", "skipper", "synthetic", "io", "core", "cli")
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    if name in _SUBPACKAGES:  # lazyastro.frames.mean(...) works without importing it first
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__) | set(_SUBPACKAGES))
+# lazyastro.frames.mean(...) works without importing lazyastro.frames first
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__, submodules=_SUBPACKAGES)

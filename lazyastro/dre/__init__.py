@@ -9,7 +9,7 @@ with a function (``convolution`` holds :func:`convolve`, ``extraction`` :func:`s
 
 from __future__ import annotations
 
-import importlib
+from ..core.lazyimport import lazy_exports
 
 __all__ = [
     "make_models", "open_models", "write_models", "default_grid", "default_models",
@@ -34,14 +34,4 @@ _LAZY = {
     "fit": ".pipeline", "run": ".pipeline",
 }
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

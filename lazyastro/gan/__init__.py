@@ -14,7 +14,7 @@ else here imports Keras or TensorFlow.
 
 from __future__ import annotations
 
-import importlib
+from ..core.lazyimport import lazy_exports
 
 __all__ = [
     "power_spectrum", "power_spectrum_2d", "intensity_histogram", "minkowski", "wavenumbers",
@@ -37,14 +37,4 @@ _LAZY = {
     "open_gan_histograms": ".generate", "latent_noise": ".generate",
 }
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

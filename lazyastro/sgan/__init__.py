@@ -13,7 +13,7 @@ and needs neither: modules load on first use of a name.
 
 from __future__ import annotations
 
-import importlib
+from ..core.lazyimport import lazy_exports
 
 __all__ = [
     "build_generator", "build_discriminator", "rasgan_losses", "load_model", "save_model", "SGANModel",
@@ -30,14 +30,4 @@ _LAZY = {
     "tessellate": ".tiling",  # modules not named like the functions: importing one would shadow the name
 }
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

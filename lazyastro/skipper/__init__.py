@@ -11,9 +11,9 @@ first use of a name.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
+from ..core.lazyimport import lazy_exports
 from ..io.registry import Format, Param
 from .simulate import simulate  # light (numpy); binds the name over the submodule
 
@@ -32,17 +32,7 @@ _LAZY = {
     "format_legacy": ".tables", "UNITS": ".units",
 }
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
 
 
 class SkipperFormat(Format):
