@@ -170,3 +170,23 @@ def test_wrong_format_is_a_user_error(cube, capsys):
     assert main(["info", str(path), "--format", "fitz"]) == 1
     err = _one_line_error(capsys, "fitz", "--format", "fits", "zarr", "hdf5")
     assert "internal" not in err
+
+
+def test_command_group_registers_each_module_and_a_missing_one_is_an_error():
+    import argparse
+
+    from lazyastro.cli.options import add_command_group
+
+    top = argparse.ArgumentParser(prog="lazyastro")
+    sub = top.add_subparsers(dest="command")
+    p = add_command_group(sub, "dre", help="h", description="d", dest="dre_command",
+                          modules=["lazyastro.dre.cli_models", "lazyastro.dre.cli_fit"])
+    assert p.prog == "lazyastro dre"
+    assert top.parse_args(["dre", "models", "m.zarr"]).dre_command == "models"
+    assert top.parse_args(["dre", "run", "tiles"]).dre_command == "run"  # from cli_fit
+    for argv in (["dre"], ["dre", "sextract", "t.fits"]):  # a subcommand is required; only those registered
+        with pytest.raises(SystemExit):
+            top.parse_args(argv)
+    with pytest.raises(ModuleNotFoundError, match="cli_nope"):
+        add_command_group(sub, "sgan", help="h", description="d", dest="sgan_command",
+                          modules=["lazyastro.sgan.cli_train", "lazyastro.sgan.cli_nope"])

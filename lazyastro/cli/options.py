@@ -1,4 +1,5 @@
-"""``argparse`` ``type=`` factories for numeric options, built on :mod:`lazyastro.core.validate`.
+"""``argparse`` helpers: ``type=`` factories for numeric options, built on
+:mod:`lazyastro.core.validate`, and :func:`add_command_group` for a task package's subcommands.
 
 A value is refused as typed, with the option's name, by argparse itself::
 
@@ -10,11 +11,12 @@ A value is refused as typed, with the option's name, by argparse itself::
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterable
 
 from ..core.validate import float_problem, int_problem, parse_number
 
-__all__ = ["int_option", "float_option"]
+__all__ = ["int_option", "float_option", "add_command_group"]
 
 
 def int_option(*, min: int | None = None, max: int | None = None) -> Callable[[str], int]:
@@ -98,3 +100,50 @@ def float_option(
 
     parse.__name__ = "number"
     return parse
+
+
+def add_command_group(subparsers, name: str, *, help: str, description: str, dest: str,  # noqa: A002
+                      modules: Iterable[str]) -> argparse.ArgumentParser:
+    """Add the subcommand ``name`` whose own subcommands come from ``modules``.
+
+    Each module is imported and its ``register(subparsers)`` adds its subcommands, in the
+    order given (the order of ``name --help``). A module that does not exist is an error.
+
+    Parameters
+    ----------
+    subparsers
+        What ``ArgumentParser.add_subparsers()`` returned.
+    name : str
+        The subcommand (``"dre"``).
+    help, description : str
+        Its one-line help (in the parent's list) and the description of ``name --help``.
+    dest : str
+        Where the chosen sub-subcommand is stored (``"dre_command"``); one is required.
+    modules : iterable of str
+        Absolute names of the modules defining ``register(subparsers)``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser of ``name``.
+
+    Raises
+    ------
+    ModuleNotFoundError
+        A module of ``modules`` does not exist.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> top = argparse.ArgumentParser(prog="lazyastro")
+    >>> p = add_command_group(top.add_subparsers(dest="command"), "sgan", help="Spatial GAN",
+    ...                       description="Spatial GAN deep fields.", dest="sgan_command",
+    ...                       modules=["lazyastro.sgan.cli_train"])
+    >>> top.parse_args(["sgan", "preprocess", "field.png", "cube.zarr"]).sgan_command
+    'preprocess'
+    """
+    parser = subparsers.add_parser(name, help=help, description=description)
+    sub = parser.add_subparsers(dest=dest, metavar="COMMAND", required=True)
+    for module in modules:
+        importlib.import_module(module).register(sub)
+    return parser

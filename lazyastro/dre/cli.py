@@ -7,7 +7,8 @@ legacy command names (``sex_dre``, ``psfex_dre``, ``make_cuts``, ``dre``) are al
 from __future__ import annotations
 
 import argparse
-import importlib
+
+from ..cli.options import add_command_group
 
 __all__ = ["register"]
 
@@ -16,16 +17,7 @@ _COMMAND_MODULES = ("lazyastro.dre.cli_models", "lazyastro.dre.cli_extract", "la
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``dre`` subcommand and its subcommands."""
-    p = subparsers.add_parser("dre", help="DRE galaxy fitting: sextract, psfex, cuts, models, fit, run",
-                              description="Fit every object of a tile against a cube of PSF-convolved "
-                              "Sérsic models (the DRE pipeline).")
-    sub = p.add_subparsers(dest="dre_command", metavar="COMMAND", required=True)
-    for name in _COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue  # not built yet
-            raise
-        mod.register(sub)
-    return p
+    return add_command_group(
+        subparsers, "dre", help="DRE galaxy fitting: sextract, psfex, cuts, models, fit, run",
+        description="Fit every object of a tile against a cube of PSF-convolved Sérsic models (the DRE pipeline).",
+        dest="dre_command", modules=_COMMAND_MODULES)
