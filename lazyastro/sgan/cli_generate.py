@@ -6,6 +6,7 @@
     lazyastro sgan generate --model g.keras -z 64 -n 10 --seed 1 --format png,npy --out outs/ --rescale
     lazyastro sgan tessellate --size 16384 --seed 7 --out mosaic.zarr
     lazyastro sgan tessellate --size 5000x7000 --seed 7 --tile 2048 --out mosaic.fits --fits-layout per-band
+    lazyastro sgan preview mosaic.zarr mosaic.png --max-side 2048 [--region 0:2048,0:2048]
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ def _generate(args) -> int:
     from ..core.execution import compute
     from ..io.fits_write import to_fits
     from ..io.zarr_write import to_zarr
+    from .display import write_preview
     from .generation import generate
 
     t0 = time.perf_counter()
@@ -125,11 +127,39 @@ def _generate(args) -> int:
                     p = out / f"{i}-{c}.png"
                     _png(arr[c], p)
                     written.append(str(p))
+                if nb == 3:  # and the colour composite, one stretch for the three bands
+                    p = out / f"{i}-rgb.png"
+                    write_preview(img, p, overwrite=True)
+                    written.append(str(p))
     dt = time.perf_counter() - t0
     side = images.sizes["y"]
     print(f"{out}: {n} image{'s' if n > 1 else ''} of {nb} bands x {side} x {side} px, seed {args.seed}, "
           f"model {images.attrs['MODELSHA'][:12]}; {len(written)} files ({', '.join(args.format)}); {dt:.1f} s, "
           f"{_rate(n * side * side, dt)}")
+    return 0
+
+
+def _preview(args) -> int:
+    from ..core.paths import require_input
+    from ..io.registry import open as open_any
+    from .display import parse_region, write_preview
+
+    src = require_input(args.mosaic, kind="any")
+    mosaic = open_any(src)
+    if not hasattr(mosaic, "dims"):
+        from ..core.errors import FormatError
+
+        raise FormatError("not an image mosaic (expected one array with dims band, y, x)", src)
+    if mosaic.ndim == 3 and "band" not in mosaic.dims:
+        mosaic = mosaic.rename(dict(zip(mosaic.dims, ("band", "y", "x"), strict=True)))
+    elif mosaic.ndim == 2:
+        mosaic = mosaic.rename(dict(zip(mosaic.dims, ("y", "x"), strict=True)))
+    t0 = time.perf_counter()
+    bands = [int(b) for b in args.bands.split(",")] if args.bands else None
+    path = write_preview(mosaic, args.out, max_side=args.max_side, region=parse_region(args.region), bands=bands,
+                         softening=args.softening, overwrite=args.overwrite)
+    print(f"{path}: preview of {src} ({' x '.join(str(mosaic.sizes[d]) for d in mosaic.dims)} px); "
+          f"{time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -175,3 +205,17 @@ def register(sub) -> None:
     t.add_argument("--rescale", action="store_true", help="subtract the modal-bin left edge per band")
     t.add_argument("--overwrite", action="store_true", help="replace an existing mosaic")
     t.set_defaults(func=_tessellate)
+
+    v = sub.add_parser("preview", help="an RGB (or grey) PNG of a mosaic of any size, block-averaged",
+                       description="Render a (band, y, x) mosaic (Zarr, FITS, any registered format) as a PNG: "
+                       "an optional region, block means down to --max-side pixels computed chunk by chunk "
+                       "(memory bounded by the chunks), one asinh stretch for all bands (the colour balance "
+                       "is kept). Three bands are shown as R, G, B.")
+    v.add_argument("mosaic", help="mosaic.zarr, mosaic.fits, ...")
+    v.add_argument("out", help="output .png")
+    v.add_argument("--max-side", type=int_option(min=1), default=2048, help="largest side of the PNG (default 2048)")
+    v.add_argument("--region", default=None, help="Y0:Y1,X0:X1 pixel ranges to show (default: all)")
+    v.add_argument("--bands", default=None, help="three band indices for R,G,B (default 0,1,2), or one for grey")
+    v.add_argument("--softening", type=float, default=0.3, help="asinh softening (default 0.3)")
+    v.add_argument("--overwrite", action="store_true", help="replace an existing PNG")
+    v.set_defaults(func=_preview)

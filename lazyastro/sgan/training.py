@@ -40,6 +40,7 @@ import numpy as np
 
 from ..core.errors import FormatError, InputNotFoundError, ParameterError
 from ..core.random import check_seed
+from .display import stretch  # noqa: F401  (public here too: training samples use it)
 
 __all__ = ["train", "TrainResult", "parse_sizes", "stretch", "latest_checkpoint", "REFERENCE_SIZES"]
 
@@ -113,41 +114,6 @@ def parse_sizes(text: str | list | tuple) -> tuple[tuple[int, int], ...]:
     if not pairs or any(len(p) != 2 or p[0] < 1 or p[1] < 1 for p in pairs):
         raise ParameterError(f"sizes must be positive Z:CROP pairs like 4:64,8:128, got {text!r}")
     return tuple((int(a), int(b)) for a, b in pairs)
-
-
-def stretch(image: np.ndarray, *, softening: float = 0.3, limits: tuple[float, float] | None = (0.0, 1.0)) -> np.ndarray:
-    """An 8-bit display of a normalised image ``(y, x, bands)``: asinh stretch, same for all bands.
-
-    Values are scaled from ``limits`` (default (0, 1), the normalised range, so that samples of
-    different checkpoints and the real data look alike; ``None``: the 0.5th and 99.9th
-    percentiles of the image) to [0, 1], then ``asinh(v / softening) / asinh(1 / softening)``.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        ``(y, x)`` or ``(y, x, bands)``; 3 bands give RGB, others show band 0.
-    softening : float, optional
-        The asinh softening (smaller: stronger stretch of faint levels).
-    limits : (float, float) or None, optional
-        Values shown as black and white.
-
-    Returns
-    -------
-    numpy.ndarray
-        uint8 ``(y, x, 3)`` or ``(y, x)``.
-
-    Examples
-    --------
-    >>> stretch(np.linspace(0, 1, 12).reshape(2, 2, 3)).dtype
-    dtype('uint8')
-    """
-    img = np.asarray(image, dtype="float64")
-    if img.ndim == 3 and img.shape[-1] != 3:
-        img = img[..., 0]
-    lo, hi = np.percentile(img, [0.5, 99.9]) if limits is None else limits
-    v = np.clip((img - lo) / max(hi - lo, 1e-12), 0, 1)
-    v = np.arcsinh(v / softening) / np.arcsinh(1 / softening)
-    return (v * 255 + 0.5).astype("uint8")
 
 
 def _save_png(array: np.ndarray, path: Path) -> None:
