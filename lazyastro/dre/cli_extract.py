@@ -10,6 +10,7 @@
     lazyastro dre psfex -i Sextracted -o PSF [-c default.psfex] [--engine auto|psfex|empirical]
     lazyastro dre cuts -i Tiles -s Sextracted [-c CATALOGS] -o Cuts [--margin 80] [--max-stellarity 1.0]
         [-f PARAM MIN MAX]... [--centroids] [--centroids-mode com|1dg|2dg] [--compression medium] [--warn]
+        [--objects-per-block 64]     # resumable per block: rerun after an interruption to finish
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def _cuts(args) -> int:
                                  filters=[(p, lo, hi) for p, lo, hi in args.filter or ()],
                                  centroids=args.centroids_mode if args.centroids else None,
                                  compression=args.compression, catalog=args.catalogs, legacy=args.legacy,
-                                 warn=args.warn)
+                                 warn=args.warn, objects_per_block=args.objects_per_block)
         except InputNotFoundError as exc:
             print(f"warning: {name}: skipped ({exc})")
             continue
@@ -208,4 +209,6 @@ def register(subparsers) -> None:
     p.add_argument("--compression", choices=("none", "low", "medium", "high"), default="medium",
                    help="HDF5 compression: none, lzf, gzip 4, gzip 9 (default medium)")
     p.add_argument("--warn", action="store_true", help="warn about every skipped object")
+    p.add_argument("--objects-per-block", type=int_option(min=1), default=64,
+                   help="objects per task, the resume unit after an interruption (default 64)")
     p.set_defaults(func=_cuts)

@@ -16,10 +16,16 @@
   ``centroid_target`` (default 64, the stamp centre; the legacy tool used 63.5: ``legacy=True``).
 - **Output**: the legacy HDF5 layout, one group ``EE_NNNN`` per object with datasets ``obj``
   float32, ``seg`` bool, ``rms`` float32 (128 x 128), compression none / low (lzf) / medium (gzip 4)
-  / high (gzip 9); written to ``<out>.partial`` and renamed at the end. Counts and parameters go in
-  the root attributes (``n_catalog``, ``n_selected``, ``n_written``, ``n_skipped_nan``,
-  ``n_skipped_edge``, ...), the catalogue position in each group's attributes; legacy readers see
+  / high (gzip 9). Counts and parameters go in the root attributes (``n_catalog``, ``n_selected``,
+  ``n_written``, ``n_skipped_nan``, ``n_skipped_edge``, ..., and ``dre_token``, a fingerprint of
+  the inputs and options), the catalogue position in each group's attributes; legacy readers see
   only the groups.
+- **Resumable, atomic, reproducible**: the cutting runs through the streaming engine
+  (:class:`CutsTarget`), one task per block of objects; finished blocks are recorded beside
+  ``<out>.partial``, so a rerun after an interruption (even ``kill -9``) cuts only the missing
+  blocks; the file is renamed into place only when complete; a finished file with the same
+  ``dre_token`` is kept as it is. No HDF5 object carries a timestamp: a rerun, a resumed run, any
+  block size and any scheduler give the same bytes.
 
 :func:`open_cuts` reads such a file lazily as an ``xarray.Dataset``.
 """
@@ -35,10 +41,11 @@ import numpy as np
 
 from ..core.errors import FormatError, InputNotFoundError, ParameterError, reading
 from ..core.paths import require_input
+from ..core.stream import StreamTarget
 from .masks import clean_mask, cut_origin
 
 __all__ = ["make_cuts", "open_cuts", "find_products", "select_objects", "object_key", "parse_key",
-           "COMPRESSION", "BOXSIZE"]
+           "CutsTarget", "record_dtype", "COMPRESSION", "BOXSIZE"]
 
 BOXSIZE = 128
 COMPRESSION = {"none": {}, "low": {"compression": "lzf"}, "medium": {"compression": "gzip", "compression_opts": 4},
@@ -208,12 +215,227 @@ def _centroid(obj, mask, mode):
     return float(cy) + y0, float(cx) + x0
 
 
+#: Status of one selected object in a computed block.
+WRITTEN, SKIPPED_NAN, SKIPPED_EDGE = 0, 1, 2
+#: A selected catalogue row, as the block kernel gets it.
+ROW_DTYPE = np.dtype([("x", "<f8"), ("y", "<f8"), ("number", "<i8"), ("ext", "<i8")])
+
+
+def record_dtype(size: int = BOXSIZE) -> np.dtype:
+    """The dtype of one cut object as a block of the cut job holds it (stamps, status, position).
+
+    Examples
+    --------
+    >>> record_dtype(8).names[:4]
+    ('obj', 'seg', 'rms', 'status')
+    """
+    return np.dtype([("obj", "<f4", (size, size)), ("seg", "?", (size, size)), ("rms", "<f4", (size, size)),
+                     ("status", "i1"), ("x", "<f8"), ("y", "<f8"), ("number", "<i8"), ("ext", "<i8"),
+                     ("origin", "<i8", (2,)), ("centre", "<i8", (2,)), ("shift", "<f8", (2,))])
+
+
+def _stamp(obj, seg, rms, tile_nan: bool, number: int, centroids, target):
+    """Kernel of one object: ``None`` for a NaN/-1e30 cut, else ``(obj, mask, rms, shift)``."""
+    bad = tile_nan or not (np.isfinite(obj).all() and np.isfinite(rms).all()) \
+        or bool((obj <= PLACEHOLDER).any() or (rms <= PLACEHOLDER).any())
+    if bad:
+        return None
+    mask = clean_mask(seg == number)
+    shift = (0.0, 0.0)
+    if centroids is not None:
+        obj, mask, rms, shift = _recentre(obj, mask, rms, centroids, target)
+    return obj, mask, rms, shift
+
+
+def _cut_block(rows: np.ndarray, *, paths: dict, centroids, target: float, size: int = BOXSIZE) -> np.ndarray:
+    """Cut one block of selected rows (``ROW_DTYPE``): read the windows, run :func:`_stamp` per object.
+
+    Returns a :func:`record_dtype` array, one record per row, skipped objects flagged by
+    ``status``. The images are opened (memory-mapped) by path, so any process can run a block.
+    """
+    from astropy.io import fits
+
+    out = np.zeros(len(rows), record_dtype(size))
+    if not len(rows):
+        return out
+    for f in ("x", "y", "number", "ext"):
+        out[f] = rows[f]
+    handles = {}
+    try:
+        for label, p in paths.items():
+            if p is not None:
+                with reading(p, "image"):
+                    handles[label] = fits.open(p, memmap=True)
+        for i, row in enumerate(rows):
+            ext, number = int(row["ext"]), int(row["number"])
+            key = object_key(ext, number)
+            cy, cx, y0, x0 = cut_origin(row["x"], row["y"], size)
+            out["origin"][i] = (y0, x0)
+            out["centre"][i] = (cy, cx)
+            images = {label: _image_hdu(h, ext) for label, h in handles.items()}
+            shape = images["obj"].shape
+            if y0 < 0 or x0 < 0 or y0 + size > shape[0] or x0 + size > shape[1]:
+                out["status"][i] = SKIPPED_EDGE
+                continue
+            win = (slice(y0, y0 + size), slice(x0, x0 + size))
+            with reading(paths["obj"], f"cut of object {key}"):
+                obj = np.array(images["obj"].data[win], dtype=np.float32)
+                seg = np.array(images["seg"].data[win])
+                rms = np.array(images["rms"].data[win], dtype=np.float32)
+                tile_nan = "tile" in images and bool(np.isnan(np.asarray(images["tile"].data[win], float)).any())
+            cut = _stamp(obj, seg, rms, tile_nan, number, centroids, target)
+            if cut is None:
+                out["status"][i] = SKIPPED_NAN
+                continue
+            out["obj"][i], out["seg"][i], out["rms"][i], out["shift"][i] = cut
+    finally:
+        for h in handles.values():
+            h.close()
+    return out
+
+
+class CutsTarget(StreamTarget):
+    """The legacy cuts file as a target of the streaming engine (resumable per block of objects).
+
+    While the job runs, each finished block of objects is a small complete HDF5 file (its groups
+    ``EE_NNNN``, compressed as asked) kept with the job's region record (``<out>.partial.done/
+    blocks/``), written under a temporary name and renamed, so a block is either whole or absent
+    whatever moment the job is killed. When every block is done, :meth:`finalize` copies the groups
+    of the blocks in order (raw chunks, no recompression) into ``<out>.partial``, adds the root
+    attributes and the engine renames it into place. Files are made by
+    :func:`lazyastro.io.hdf5_write.new_file` (no timestamps): a resumed job ends with the bytes of
+    an uninterrupted one.
+    """
+
+    format = "dre-cuts"
+
+    def __init__(self, path, *, compression: str, attrs: dict):
+        super().__init__(path)
+        self.compression = compression
+        self.opts = COMPRESSION[compression]
+        self.attrs = dict(attrs)
+        self.starts: list[int] = []
+
+    def params(self) -> dict:
+        return {"compression": self.compression, "attrs": self.attrs}
+
+    def check(self, variables) -> None:
+        (var,) = variables
+        if var.dtype.names is None or "status" not in var.dtype.names:
+            raise ParameterError("a cuts job stores record_dtype() blocks")
+        self.starts = [int(s) for s in np.concatenate([[0], np.cumsum(var.data.chunks[0])[:-1]])]
+
+    def is_own_output(self, path: Path) -> bool:
+        import h5py
+
+        return path.is_file() and h5py.is_hdf5(path)
+
+    @property
+    def blocks(self) -> Path:
+        from ..core.stream import record_path
+
+        return record_path(self.path) / "blocks"
+
+    def create(self, tmp: Path, variables) -> None:
+        from ..core.atomic import remove_path
+
+        remove_path(self.blocks)
+        self.blocks.mkdir(parents=True)
+        tmp.write_bytes(b"")  # an empty placeholder (no HDF5 file at all): finalize assembles the file
+
+    def reopen(self, tmp: Path, variables) -> bool:
+        from ..core.stream import RegionRecord, record_path
+
+        if not (tmp.is_file() and self.blocks.is_dir()):
+            return False
+        done = RegionRecord(record_path(self.path)).done_keys()
+        return all((self.blocks / f"{k}.h5").is_file() for k in done)  # else start over
+
+    def _block_name(self, var_index: int, start: int) -> str:
+        return f"{var_index}-{self.starts.index(start)}"
+
+    def write(self, tmp: Path, var_index: int, region, block: np.ndarray) -> None:
+        import uuid
+
+        import h5py
+
+        from ..io.hdf5_write import new_file
+
+        name = self._block_name(var_index, region[0].start)
+        part = self.blocks / f"{name}.{uuid.uuid4().hex}.tmp"
+        keys = []
+        with new_file(part) as f:
+            for rec in block:
+                if rec["status"] != WRITTEN:
+                    continue
+                key = object_key(rec["ext"], rec["number"])
+                g = f.create_group(key)
+                g.create_dataset("obj", data=rec["obj"], **self.opts)
+                g.create_dataset("seg", data=rec["seg"], **self.opts)
+                g.create_dataset("rms", data=rec["rms"], **self.opts)
+                g.attrs.update({"X_IMAGE": float(rec["x"]), "Y_IMAGE": float(rec["y"]), "NUMBER": int(rec["number"]),
+                                "EXT_NUMBER": int(rec["ext"]), "origin": rec["origin"].tolist(),
+                                "centre": rec["centre"].tolist(), "shift": rec["shift"].tolist()})
+                keys.append(key)
+            f.attrs["keys"] = np.array(keys, dtype=h5py.string_dtype())
+            f.attrs["n_written"] = len(keys)
+            f.attrs["n_skipped_nan"] = int((block["status"] == SKIPPED_NAN).sum())
+            f.attrs["n_skipped_edge"] = int((block["status"] == SKIPPED_EDGE).sum())
+        os.replace(part, self.blocks / f"{name}.h5")
+
+    def finalize(self, tmp: Path) -> None:
+        import h5py
+
+        from ..io.hdf5_write import new_file
+
+        counts = {"n_written": 0, "n_skipped_nan": 0, "n_skipped_edge": 0}
+        with new_file(tmp) as out:
+            for start in self.starts:
+                p = self.blocks / f"{self._block_name(0, start)}.h5"
+                with reading(p, "finished block of cuts"), h5py.File(p, "r") as src:
+                    for key in src.attrs["keys"]:
+                        key = key.decode() if isinstance(key, bytes) else str(key)
+                        src.copy(src[key], out, name=key)
+                    for c in counts:
+                        counts[c] += int(src.attrs[c])
+            token = self.attrs.get("dre_token")
+            out.attrs.update({k: v for k, v in self.attrs.items() if k != "dre_token"})
+            out.attrs.update(counts)
+            if token is not None:
+                out.attrs["dre_token"] = token
+
+
+def _stored_token(path: Path) -> str | None:
+    """The ``dre_token`` of a finished cuts file (``None`` if absent or unreadable)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            token = f.attrs.get("dre_token")
+    except (OSError, ValueError):
+        return None
+    return token.decode() if isinstance(token, bytes) else None if token is None else str(token)
+
+
+def _file_identity(path) -> list:
+    st = os.stat(path)
+    return [str(Path(path).resolve()), int(st.st_size), int(st.st_mtime_ns)]
+
+
 def make_cuts(image_or_tile: str | os.PathLike | None, sextracted, out_path: str | os.PathLike, *,
               margin: float = 80, max_stellarity: float = 1.0, filters: Iterable = (),
               centroids: str | None = None, compression: str = "medium", catalog=None,
               legacy: bool = False, centroid_target: float | None = None, name: str | None = None,
-              overwrite: bool = True, warn: bool = False) -> str:
+              overwrite: bool = True, warn: bool = False, objects_per_block: int = 64,
+              scheduler: str | None = None, progress: bool | None = None) -> str:
     """Cut 128 x 128 obj/seg/rms stamps of the selected objects of one tile into the legacy HDF5 file.
+
+    The job runs through the streaming engine (:func:`lazyastro.core.stream.store`, see
+    :class:`CutsTarget`), one task per block of ``objects_per_block`` objects: after an
+    interruption (even ``kill -9``) a rerun with the same inputs and options cuts only the missing
+    blocks and ends with the bytes of an uninterrupted run; the output appears under ``out_path``
+    only when complete. A finished file of the same inputs and options (its ``dre_token``
+    attribute) is returned as it is, without cutting anything again.
 
     Parameters
     ----------
@@ -244,9 +466,14 @@ def make_cuts(image_or_tile: str | os.PathLike | None, sextracted, out_path: str
     name : str, optional
         Tile name (default from ``image_or_tile``).
     overwrite : bool, optional
-        Replace an existing output (default true, as the legacy tool).
+        Replace an existing output of other inputs or options (default true, as the legacy tool),
+        and discard an unfinished job of other inputs instead of refusing.
     warn : bool, optional
         Warn about every skipped object (legacy ``--warn``).
+    objects_per_block : int, optional
+        Objects per task (the resume unit), default 64.
+    scheduler, progress
+        As for :func:`lazyastro.compute`.
 
     Returns
     -------
@@ -258,19 +485,26 @@ def make_cuts(image_or_tile: str | os.PathLike | None, sextracted, out_path: str
     InputNotFoundError
         Missing tile or product.
     FormatError
-        Empty catalogue, missing columns, product shapes that differ.
+        Empty catalogue, missing columns, product shapes that differ, two objects with one key.
     ParameterError
         Bad options.
+    OutputExistsError, ResumeMismatchError
+        Without ``overwrite``: an output, or an unfinished job, of other inputs is in the way.
 
     Examples
     --------
     >>> make_cuts("Tiles/t.fits", "Sextracted", "Cuts/t_cuts.h5")  # doctest: +SKIP
     'Cuts/t_cuts.h5'
     """
-    import h5py
+    import dask.array as da
     from astropy.io import fits
+    from dask.base import tokenize
 
-    from ..core.atomic import atomic_output
+    import lazyastro
+
+    from ..core.atomic import partial_path, remove_path
+    from ..core.errors import LazyAstroError, OutputExistsError
+    from ..core.stream import OutputWriteError, ResumeMismatchError, record_path, store
     from .extraction import read_catalog, tile_name
 
     if compression not in COMPRESSION:
@@ -279,6 +513,14 @@ def make_cuts(image_or_tile: str | os.PathLike | None, sextracted, out_path: str
         raise ParameterError(f"centroids must be one of {', '.join(CENTROIDS)} (or None), got {centroids!r}")
     if not np.isfinite(margin) or margin < 0:
         raise ParameterError(f"margin must be >= 0, got {margin}")
+    if isinstance(objects_per_block, bool) or not isinstance(objects_per_block, int | np.integer) \
+            or objects_per_block < 1:
+        raise ParameterError(f"objects_per_block must be a positive integer, got {objects_per_block!r}")
+    if centroids is not None:
+        try:
+            import photutils  # noqa: F401
+        except ImportError:
+            raise ParameterError("centroids need photutils (pip install 'lazyastro[dre]')") from None
     filters = _check_filters(filters)
     tile = None if image_or_tile is None else require_input(image_or_tile)
     if name is None:
@@ -297,79 +539,83 @@ def make_cuts(image_or_tile: str | os.PathLike | None, sextracted, out_path: str
             raise FormatError(f"catalogue has no {col} column", paths["catalog"])
     target = centroid_target if centroid_target is not None else (BOXSIZE - 1) / 2 if legacy else BOXSIZE // 2
     B = BOXSIZE
-    counts = {"n_catalog": len(cat), "n_selected": 0, "n_written": 0, "n_skipped_nan": 0, "n_skipped_edge": 0}
-    opts = COMPRESSION[compression]
+    images = {"obj": paths["nb"], "seg": paths["seg"], "rms": paths["rms"], "tile": tile}
 
-    with fits.open(paths["nb"], memmap=True) as nb_l, fits.open(paths["seg"], memmap=True) as seg_l, \
-            fits.open(paths["rms"], memmap=True) as rms_l:
-        tile_l = fits.open(tile, memmap=True) if tile is not None else None
+    # everything is checked before anything is written
+    with fits.open(paths["nb"], memmap=True) as nb_l:
+        first = _image_hdu(nb_l, 1)
+        if first is None:
+            raise FormatError("no 2-D image", paths["nb"])
+        shape = tuple(first.shape)
+    sel = select_objects(cat, shape, margin=margin, max_stellarity=max_stellarity, filters=filters,
+                         path=paths["catalog"])
+    chosen = cat[sel]
+    rows = np.zeros(len(chosen), ROW_DTYPE)
+    rows["x"], rows["y"] = np.asarray(chosen["X_IMAGE"], float), np.asarray(chosen["Y_IMAGE"], float)
+    rows["number"] = np.asarray(chosen["NUMBER"], np.int64)
+    rows["ext"] = np.asarray(chosen["EXT_NUMBER"], np.int64) if "EXT_NUMBER" in chosen.colnames else 0
+    keys = [object_key(e, n) for e, n in zip(rows["ext"], rows["number"])]
+    if len(set(keys)) != len(keys):
+        dup = next(k for i, k in enumerate(keys) if k in keys[:i])
+        raise FormatError(f"two selected objects have the key {dup} (EXT_NUMBER, NUMBER)", paths["catalog"])
+    for p in images.values():
+        if p is None:
+            continue
+        with reading(p, "image header"), fits.open(p, memmap=True) as hdul:
+            for ext in sorted(set(rows["ext"].tolist())):
+                hdu = _image_hdu(hdul, ext)
+                if hdu is None:
+                    raise FormatError("no 2-D image", p)
+                if tuple(hdu.shape) != shape:
+                    raise FormatError(f"image shape {tuple(hdu.shape)} differs from the nb image {shape}", p)
+
+    options = {"margin": float(margin), "max_stellarity": float(max_stellarity), "filters": filters,
+               "centroids": centroids, "centroid_target": float(target), "compression": compression, "name": name}
+    token = tokenize([_file_identity(paths["catalog"])] + [_file_identity(p) for p in images.values() if p is not None],
+                     sorted(options.items()), B, lazyastro.__version__)
+    attrs = {"name": name, "boxsize": B, "centre": [B // 2, B // 2], "margin": float(margin),
+             "max_stellarity": float(max_stellarity), "compression": compression,
+             "centroids": centroids or "none", "centroid_target": float(target), "filters": str(filters),
+             "layout": "dre-cuts-legacy", "n_catalog": len(cat), "n_selected": int(sel.sum()), "dre_token": token}
+    out_path = Path(out_path)
+    if not (out_path.is_file() and _stored_token(out_path) == token):  # else: done already, same bytes
+        rows_da = da.from_array(rows, chunks=objects_per_block, name=f"dre-cut-rows-{objects_per_block}-{token}")
+        blocks = rows_da.map_blocks(_cut_block, dtype=record_dtype(B), meta=np.empty((0,), record_dtype(B)),
+                                    name=f"dre-cuts-{objects_per_block}-{token}", paths={
+                                        k: (None if p is None else str(p)) for k, p in images.items()},
+                                    centroids=centroids, target=float(target), size=B)
         try:
-            first = _image_hdu(nb_l, 1)
-            if first is None:
-                raise FormatError("no 2-D image", paths["nb"])
-            shape = tuple(first.data.shape)
-            sel = select_objects(cat, shape, margin=margin, max_stellarity=max_stellarity, filters=filters,
-                                 path=paths["catalog"])
-            counts["n_selected"] = int(sel.sum())
-            with atomic_output(out_path, overwrite) as tmp, h5py.File(tmp, "w") as h5:
-                for row in cat[sel]:
-                    ext = int(row["EXT_NUMBER"])
-                    number = int(row["NUMBER"])
-                    key = object_key(ext, number)
-                    stamps = {}
-                    cy, cx, y0, x0 = cut_origin(row["X_IMAGE"], row["Y_IMAGE"], B)
-                    for label, hdul, p in (("obj", nb_l, paths["nb"]), ("seg", seg_l, paths["seg"]),
-                                           ("rms", rms_l, paths["rms"]), ("tile", tile_l, tile)):
-                        if hdul is None:
-                            continue
-                        hdu = _image_hdu(hdul, ext)
-                        if hdu is None:
-                            raise FormatError("no 2-D image", p)
-                        if tuple(hdu.data.shape) != shape:
-                            raise FormatError(f"image shape {hdu.data.shape} differs from the nb image {shape}", p)
-                        stamps[label] = hdu.data
-                    if y0 < 0 or x0 < 0 or y0 + B > shape[0] or x0 + B > shape[1]:
-                        counts["n_skipped_edge"] += 1
-                        if warn:
-                            warnings.warn(f"{name}: object {key} too close to the edge for a {B}x{B} cut; skipped",
-                                          stacklevel=2)
-                        continue
-                    win = (slice(y0, y0 + B), slice(x0, x0 + B))
-                    with reading(paths["nb"], f"cut of object {key}"):
-                        obj = np.array(stamps["obj"][win], dtype=np.float32)
-                        seg = np.array(stamps["seg"][win])
-                        rms = np.array(stamps["rms"][win], dtype=np.float32)
-                        bad = ("tile" in stamps and bool(np.isnan(np.asarray(stamps["tile"][win], float)).any()))
-                    bad = bad or not (np.isfinite(obj).all() and np.isfinite(rms).all()) \
-                        or bool((obj <= PLACEHOLDER).any() or (rms <= PLACEHOLDER).any())
-                    if bad:
-                        counts["n_skipped_nan"] += 1
-                        if warn:
-                            warnings.warn(f"{name}: object {key} has NaN (or -1e30) pixels in its cut; skipped",
-                                          stacklevel=2)
-                        continue
-                    mask = clean_mask(seg == number)
-                    shift = (0.0, 0.0)
-                    if centroids is not None:
-                        obj, mask, rms, shift = _recentre(obj, mask, rms, centroids, target)
-                    g = h5.create_group(key)
-                    g.create_dataset("obj", data=obj, **opts)
-                    g.create_dataset("seg", data=mask.astype(bool), **opts)
-                    g.create_dataset("rms", data=rms, **opts)
-                    g.attrs.update({"X_IMAGE": float(row["X_IMAGE"]), "Y_IMAGE": float(row["Y_IMAGE"]),
-                                    "NUMBER": number, "EXT_NUMBER": ext, "origin": [y0, x0],
-                                    "centre": [cy, cx], "shift": list(shift)})
-                    counts["n_written"] += 1
-                h5.attrs.update({"name": name, "boxsize": B, "centre": [B // 2, B // 2], "margin": float(margin),
-                                 "max_stellarity": float(max_stellarity), "compression": compression,
-                                 "centroids": centroids or "none", "centroid_target": float(target),
-                                 "filters": str(filters), "layout": "dre-cuts-legacy", **counts})
-        finally:
-            if tile_l is not None:
-                tile_l.close()
-    if counts["n_written"] == 0:
-        warnings.warn(f"{name}: no object written to {out_path} ({counts['n_selected']} selected)", stacklevel=2)
+            store(blocks, CutsTarget(out_path, compression=compression, attrs=attrs), overwrite=overwrite,
+                  scheduler=scheduler, progress=progress, desc=f"cuts {name}")
+        except LazyAstroError as exc:
+            if not isinstance(exc, OutputWriteError | ResumeMismatchError | OutputExistsError):
+                # bad data, not an interruption: nothing to resume, leave nothing behind
+                remove_path(partial_path(out_path))
+                remove_path(record_path(out_path))
+            raise
+    _report(out_path, name, rows, keys, shape, B, warn)
     return str(out_path)
+
+
+def _report(path: Path, name: str, rows, keys, shape, size: int, warn: bool) -> None:
+    """The warnings of a finished job: every skipped object (``warn``), no object written."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        written = set(f.keys()) if warn else set()
+        n_written, n_selected = int(f.attrs["n_written"]), int(f.attrs["n_selected"])
+    if warn:
+        for row, key in zip(rows, keys):
+            if key in written:
+                continue
+            _, _, y0, x0 = cut_origin(row["x"], row["y"], size)
+            if y0 < 0 or x0 < 0 or y0 + size > shape[0] or x0 + size > shape[1]:
+                warnings.warn(f"{name}: object {key} too close to the edge for a {size}x{size} cut; skipped",
+                              stacklevel=3)
+            else:
+                warnings.warn(f"{name}: object {key} has NaN (or -1e30) pixels in its cut; skipped", stacklevel=3)
+    if n_written == 0:
+        warnings.warn(f"{name}: no object written to {path} ({n_selected} selected)", stacklevel=3)
 
 
 def _recentre(obj, mask, rms, mode, target):

@@ -681,7 +681,7 @@ def run(tiles_dir: str | os.PathLike, *, workdir: str | os.PathLike | None = Non
         if not (_fresh([cuts], [tile, *sx.values()])
                 and _cut_params(cuts) == {"margin": float(margin), "max_stellarity": float(max_stellarity)}):
             make_cuts(tile, root / "Sextracted", cuts, margin=margin, max_stellarity=max_stellarity,
-                      compression=compression)
+                      compression=compression, scheduler=scheduler, progress=progress)  # resumes after kill
         prep = time.perf_counter() - t0
         results = fit_tiles(cuts, models=models, psf=tile_psf, chi_dir=root / "Chi", summary_dir=root / "Summary",
                             catalogs=root / "Sextracted", mosaics=root / "Mosaics" if mosaics else None,
