@@ -1,5 +1,6 @@
 """The Spatial-GAN step of ``lazyastro demo``: a seam-free mosaic from the built-in model, streamed to
-Zarr, and its statistics (power spectrum, intensity histogram, Minkowski functionals) computed lazily."""
+Zarr, its statistics (power spectrum, intensity histogram, Minkowski functionals) computed lazily,
+and an RGB preview PNG."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ def mosaic_step(ctx) -> list[str]:
     import lazyastro
     from lazyastro.gan import intensity_histogram, minkowski, power_spectrum
 
+    from .display import write_preview
     from .tiling import tessellate
 
     side = mosaic_size(getattr(ctx.args, "size", "small"))
@@ -80,7 +82,9 @@ def mosaic_step(ctx) -> list[str]:
           f"{stored['band'].values[band]}: {images.sizes['image']} patches, PSD peak at k={k_peak:.3g}, "
           f"area fraction {area[0] / PATCH**2:.2f} -> {area[-1] / PATCH**2:.2f} over thresholds "
           f"[{lo:.3g}, {hi:.3g}], {int(hist.counts.sum())} histogram counts", file=sys.stderr)
-    return [str(path)]
+    png = write_preview(stored, ctx.out / "sgan" / "mosaic.png", overwrite=True, max_side=1024)
+    print(f"  sgan: look at it: {png} (RGB, asinh stretch)", file=sys.stderr)
+    return [str(path), png]
 
 
 #: (order, label, step) entries collected by ``lazyastro demo``.

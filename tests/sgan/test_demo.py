@@ -31,6 +31,9 @@ def test_small_demo_step_writes_a_mosaic_and_its_statistics(tmp_path, capsys):
     assert np.isfinite(m.values).all() and float(m.values.std()) > 0
     assert len(table.rows) == 2 and all(r[1] > 0 and r[3] > 0 for r in table.rows)
     assert "PSD peak" in capsys.readouterr().err
+    from PIL import Image
+
+    assert outputs[1].endswith("mosaic.png") and np.asarray(Image.open(outputs[1])).shape == (side, side, 3)
 
 
 def test_the_step_skips_cleanly_without_keras(tmp_path, capsys, monkeypatch):
