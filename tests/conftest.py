@@ -55,3 +55,18 @@ def _fresh_process_pool():
     from lazyastro.core import execution
 
     execution._reset_process_pool()
+
+
+@pytest.fixture(params=[False, True], ids=["h5py-default", "h5py-track-order"])
+def h5py_track_order(request):
+    """Runs a test with h5py's global ``track_order`` off (its default) and on (then every
+    ``h5py.File(..., "w")`` and ``create_group`` without ``track_order=`` time-stamps its group)."""
+    import h5py
+
+    config = h5py.get_config()
+    before = config.track_order
+    config.track_order = request.param
+    try:
+        yield request.param
+    finally:
+        config.track_order = before

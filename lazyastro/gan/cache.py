@@ -108,14 +108,14 @@ def _write(path: Path, params: dict, groups: dict[str, dict[int, np.ndarray]]) -
                 for b in sorted(groups[g]):
                     grp.create_array(str(b), data=groups[g][b])
         else:
-            import h5py
+            from ..io.hdf5_write import new_file
 
-            with h5py.File(tmp, "w") as f:
+            with new_file(tmp) as f:  # no object times: the same statistics give the same bytes
                 f.attrs["lazyastro_params"] = json.dumps(params, sort_keys=True)
                 for k in ("batch_size", "n_images"):
                     f.attrs[k] = params[k]
                 for g in GROUPS:
-                    grp = f.require_group(g)
+                    grp = f.create_group(g, track_order=False)  # never time-stamped (h5py's global track_order)
                     for b in sorted(groups[g]):
                         grp.create_dataset(str(b), data=groups[g][b])
             with open(tmp, "rb") as fh:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import dask.array as da
 import h5py
 import numpy as np
@@ -42,6 +44,15 @@ def test_chi_h5_legacy_layout_and_compression(tmp_path, level, filt):
             assert ds.compression_opts == 9
         np.testing.assert_array_equal(ds[()], data[2])
     assert not (tmp_path / "Chi" / "t_chi.h5.partial").exists()
+
+
+def test_chi_h5_bytes_do_not_depend_on_the_time_of_writing(tmp_path, h5py_track_order):
+    _, data = _chi(n_obj=3)
+    keys = [outputs.object_key(1, i + 1) for i in range(len(data))]
+    outputs.write_chi_h5(tmp_path / "a_chi.h5", zip(keys, data))
+    time.sleep(1.1)  # HDF5 object times have a resolution of one second
+    outputs.write_chi_h5(tmp_path / "b_chi.h5", zip(keys, data))
+    assert (tmp_path / "a_chi.h5").read_bytes() == (tmp_path / "b_chi.h5").read_bytes()
 
 
 def test_chi_h5_bad_level_and_failure_leaves_old_file(tmp_path):

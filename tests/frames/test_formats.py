@@ -272,3 +272,22 @@ def test_readers_under_processes_and_distributed(tmp_path, sparse_series, dist_c
     if fmt == "h5":
         (got,) = compute(lf.max(s).data, scheduler="processes", progress=False)
         np.testing.assert_array_equal(got, a.max(0))
+
+
+def test_hdf5_outputs_bytes_do_not_depend_on_the_time_of_writing(tmp_path, sparse_series, h5py_track_order):
+    import time
+
+    a, omega = sparse_series
+    s = lf.open(a, meta={"omega": omega, "panel": "ff1", "detector": {"gain": 2.0}})
+
+    def write(tag):
+        lf.write_hexrd_hdf5(s, tmp_path / f"s{tag}.h5")
+        lf.write_frame_cache(s, tmp_path / f"c{tag}.fch5", threshold=0, style="fch5")
+
+    write("a")
+    time.sleep(1.1)  # HDF5 object times have a resolution of one second
+    write("b")
+    with h5py.File(tmp_path / "ca.fch5") as h5:
+        assert h5["metadata/detector/gain"][()] == 2.0  # a nested group was written
+    for name, ext in (("s", "h5"), ("c", "fch5")):
+        assert (tmp_path / f"{name}a.{ext}").read_bytes() == (tmp_path / f"{name}b.{ext}").read_bytes(), name

@@ -184,3 +184,21 @@ def test_ks_tests_use_per_image_values_in_both_layouts(tmp_path):
         assert float(ks.mf_p[f, t]) == pytest.approx(want.pvalue)
     want = ks_2samp(a.log_spectra()[:, 3], b.log_spectra()[:, 3])
     assert float(ks.logpsd_p[3]) == pytest.approx(want.pvalue)
+
+
+def test_set_and_cache_bytes_do_not_depend_on_the_time_of_writing(tmp_path, h5py_track_order):
+    imgs = np.random.default_rng(1).lognormal(size=(5, 16, 16))
+
+    def write(d):
+        d.mkdir()
+        I.write_imageset(imgs, d / "s.h5", lognorminfo=[-5.0, 5.0], progress=False)
+        # the cache records its source's path: the same name in both runs
+        os.replace(d / "s.h5", tmp_path / "s.h5")
+        C.compute_statistics(tmp_path / "s.h5", d / "c.h5", batch_size=2, mode="legacy", progress=False)
+        os.replace(tmp_path / "s.h5", d / "s.h5")
+
+    write(tmp_path / "a")
+    time.sleep(1.1)  # HDF5 object times have a resolution of one second
+    write(tmp_path / "b")
+    for name in ("s.h5", "c.h5"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name

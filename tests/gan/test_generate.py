@@ -7,6 +7,7 @@ import json
 import pickle
 import subprocess
 import sys
+import time
 import zipfile
 
 import h5py
@@ -179,6 +180,22 @@ def test_histograms_job(files, tmp_path):
         assert not np.array_equal(f["0"][()], f["1"][()])  # fresh noise per set
     ds = G.open_gan_histograms(out)
     assert ds.counts.shape == (3, 20) and ds.attrs["images_per_set"] == 5 and ds.dropped.shape == (3, 5)
+
+
+def test_output_bytes_do_not_depend_on_the_time_of_writing(files, tmp_path, h5py_track_order):
+    ln = I.open_imageset(files / "real.h5").attrs["lognorminfo"]
+    kw = dict(seed=4, batch_size=2, lognorminfo=ln, scheduler="sync", progress=False)
+
+    def write(tag):
+        G.generate_images(files / "dense.keras", 3, out=tmp_path / f"set{tag}.h5", **kw)
+        G.gan_histograms(files / "dense.keras", tmp_path / f"hists{tag}.h5", n_sets=2, images_per_set=2, bins=8,
+                         **kw)
+
+    write("a")
+    time.sleep(1.1)  # HDF5 object times have a resolution of one second
+    write("b")
+    for name in ("set", "hists"):
+        assert _digest(tmp_path / f"{name}a.h5") == _digest(tmp_path / f"{name}b.h5"), name
 
 
 def test_unsafe_and_bad_models_refused(files, tmp_path):

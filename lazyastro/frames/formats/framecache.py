@@ -471,7 +471,7 @@ def _write_npz(series, tmp, threshold, meta):
 def _write_h5_meta(group, meta):
     for key, value in meta.items():
         if isinstance(value, dict):
-            _write_h5_meta(group.create_group(key), value)
+            _write_h5_meta(group.create_group(key, track_order=False), value)  # never time-stamped
             continue
         arr = np.asarray(value)
         if arr.dtype.kind == "U":
@@ -486,17 +486,19 @@ def _write_fch5(series, target, threshold, meta):
     """Write the fch5 layout into ``target``: a new file path, or an open ``h5py.Group``."""
     import hdf5plugin
 
+    from ...io.hdf5_write import new_file
+
     nf, ny, nx = series.shape
     dense = _DenseFrames(ny * nx)
     comp = hdf5plugin.Blosc(cname="zstd", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE)
-    h5 = target if isinstance(target, h5py.Group) else h5py.File(target, "w")
+    h5 = target if isinstance(target, h5py.Group) else new_file(target)  # new files: no object times
     try:
         h5.attrs["HEXRD_FRAMECACHE_VERSION"] = FCH5_VERSION
         h5.create_dataset("shape", data=np.array([ny, nx]))
         # a scalar, as hexrd writes it (hexrd's reader takes len() of it)
         h5.create_dataset("nframes", data=np.int64(nf))
         h5.create_dataset("dtype", data=np.bytes_(str(series.dtype).encode("utf-8")))
-        _write_h5_meta(h5.create_group("metadata"), meta)
+        _write_h5_meta(h5.create_group("metadata", track_order=False), meta)
         data = h5.create_dataset("data", shape=(0, 1), maxshape=(None, 1), dtype=series.dtype,
                                  chunks=(65536, 1), **comp)
         idx = h5.create_dataset("indices", shape=(0, 2), maxshape=(None, 2), dtype=np.uint16,

@@ -311,7 +311,11 @@ def write_hexrd_hdf5(
         grp = path.create_group(group)
         _write_into(grp, series, dataname, rows, filters, meta)
         return f"{path.file.filename}:{grp.name}"
+    from ...io.hdf5_write import new_file
+
     with atomic_output(path, overwrite) as tmp:
-        with h5py.File(tmp, "w") as h5:
-            _write_into(h5.require_group(group), series, dataname, rows, filters, meta)
+        with new_file(tmp) as h5:  # no object times: the same series gives the same bytes
+            # track_order=False: a group h5py's global track_order would time-stamp
+            grp = h5.require_group(group) if group.strip("/") == "" else h5.create_group(group, track_order=False)
+            _write_into(grp, series, dataname, rows, filters, meta)
     return os.fspath(path)
