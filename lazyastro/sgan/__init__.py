@@ -9,6 +9,7 @@ and needs neither: modules load on first use of a name.
 - :func:`receptive_field`: the noise halo a generator needs, computed from its layers.
 - :func:`noise_field`, :func:`generate`, :func:`tessellate`: seeded noise and (tiled) generation,
   lazy, seam-free and resumable.
+- :func:`preview`, :func:`write_preview`: an RGB look at a mosaic of any size (lazy block means).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ __all__ = [
     "build_generator", "build_discriminator", "rasgan_losses", "load_model", "save_model", "SGANModel",
     "builtin_model_path",
     "preprocess", "train",
-    "receptive_field", "noise_field", "generate", "tessellate",
+    "receptive_field", "noise_field", "generate", "tessellate", "preview", "write_preview",
 ]
 
 _LAZY = {
@@ -27,6 +28,7 @@ _LAZY = {
     "load_model": ".model", "save_model": ".model", "SGANModel": ".model", "builtin_model_path": ".model",
     "preprocess": ".preprocessing", "train": ".training",
     "receptive_field": ".receptive", "noise_field": ".noise", "generate": ".generation",
+    "preview": ".display", "write_preview": ".display",
     "tessellate": ".tiling",  # modules not named like the functions: importing one would shadow the name
 }
 
