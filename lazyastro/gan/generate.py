@@ -360,13 +360,15 @@ class GeneratedSetTarget(ImageSetTarget):
     def params(self) -> dict:
         return {**super().params(), "attrs": self.attrs, "legacy": self.legacy}
 
-    def create(self, tmp: Path, variables: list[Variable]) -> None:
-        import h5py
+    def _layout(self, f, variables: list[Variable]) -> None:
+        # everything the finished file holds exists from the start, musigmainfo too (filled in
+        # finalize, in place): a resumed run ends with the bytes of an uninterrupted one
+        from ..io.hdf5_write import fixed_dataset
 
-        super().create(tmp, variables)
-        with h5py.File(tmp, "r+") as f:
-            for k, v in self.attrs.items():
-                f.attrs[k] = v if isinstance(v, int | float | str) else json.dumps(v)
+        super()._layout(f, variables)
+        fixed_dataset(f, "musigmainfo", (2,), np.float64)
+        for k, v in self.attrs.items():
+            f.attrs[k] = v if isinstance(v, int | float | str) else json.dumps(v)
 
     def finalize(self, tmp: Path) -> None:
         import h5py
@@ -377,10 +379,7 @@ class GeneratedSetTarget(ImageSetTarget):
             while str(n) in f:
                 rows.append(_sigma_block(f[str(n)][()][None])[0])
                 n += 1
-            if "musigmainfo" in f:
-                del f["musigmainfo"]
-            f.create_dataset("musigmainfo", data=np.asarray(_musigma(np.asarray(rows), self.legacy)))
-            f.flush()
+            f["musigmainfo"][...] = np.asarray(_musigma(np.asarray(rows), self.legacy), dtype=np.float64)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
 
@@ -553,16 +552,18 @@ class HistogramSetsTarget(StreamTarget):
         return ((1,) * var.shape[0], (var.shape[1],))
 
     def create(self, tmp: Path, variables: list[Variable]) -> None:
-        from ..io.hdf5_write import new_file
+        from ..io.hdf5_write import fixed_dataset, new_file
 
         bins = len(self.edges) - 1
-        with new_file(tmp) as f:  # no object times: a resumed or repeated run gives the same bytes
+        # no object times, and every dataset's space allocated now (writes then change no
+        # metadata): a resumed or repeated run gives the same bytes
+        with new_file(tmp) as f:
             for s in builtins.range(self.datasize[0]):
-                f.create_dataset(str(s), shape=(bins,), dtype=np.float64)
-            f.create_dataset("binedges", data=np.asarray(self.edges, dtype=np.float64))
-            f.create_dataset("imagesize", data=np.asarray(self.imagesize, dtype=np.int64))
-            f.create_dataset("datasize", data=np.asarray(self.datasize, dtype=np.int64))
-            f.create_dataset("droppedpixels", shape=(self.datasize[0], 5), dtype=np.int64)
+                fixed_dataset(f, str(s), (bins,), np.float64)
+            for k, v, t in (("binedges", self.edges, np.float64), ("imagesize", self.imagesize, np.int64),
+                            ("datasize", self.datasize, np.int64)):
+                fixed_dataset(f, k, (len(v),), t, data=np.asarray(v, dtype=t))
+            fixed_dataset(f, "droppedpixels", (self.datasize[0], 5), np.int64)
             for k, v in self.attrs.items():
                 f.attrs[k] = v if isinstance(v, int | float | str) else json.dumps(v)
 

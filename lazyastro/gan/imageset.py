@@ -227,12 +227,22 @@ class ImageSetTarget(StreamTarget):
     def create(self, tmp: Path, variables: list[Variable]) -> None:
         from ..io.hdf5_write import new_file
 
-        n, h, w = variables[0].shape
         with new_file(tmp) as f:  # no object times: a resumed or repeated run gives the same bytes
-            for i in range(n):
-                f.create_dataset(str(i), shape=(h, w), dtype=variables[0].dtype)
-            for k, v in self.constants.items():
-                f.create_dataset(k, data=np.asarray(v, dtype=np.float64))
+            self._layout(f, variables)
+
+    def _layout(self, f, variables: list[Variable]) -> None:
+        """Every dataset of the file, its space allocated now: writes then change no metadata.
+
+        (Space given on first write would put the images at other offsets when a run is
+        interrupted and resumed: same contents, other bytes.)
+        """
+        from ..io.hdf5_write import fixed_dataset
+
+        n, h, w = variables[0].shape
+        for i in range(n):
+            fixed_dataset(f, str(i), (h, w), variables[0].dtype)
+        for k, v in self.constants.items():
+            fixed_dataset(f, k, (len(v),), np.float64, data=np.asarray(v, dtype=np.float64))
 
     def write(self, tmp: Path, var_index, region, block) -> None:
         import h5py
