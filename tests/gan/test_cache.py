@@ -163,6 +163,8 @@ def test_kill_9_and_rerun_give_identical_contents(tmp_path):
     assert sorted(a) == sorted(b) and attrs_a == attrs_b
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
+    # the cache file is written in one go from the finished batches: the same bytes, too
+    assert out.read_bytes() == ref.read_bytes()
 
 
 def test_ks_tests_use_per_image_values_in_both_layouts(tmp_path):
