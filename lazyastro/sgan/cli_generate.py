@@ -155,7 +155,12 @@ def _preview(args) -> int:
     elif mosaic.ndim == 2:
         mosaic = mosaic.rename(dict(zip(mosaic.dims, ("y", "x"), strict=True)))
     t0 = time.perf_counter()
-    bands = [int(b) for b in args.bands.split(",")] if args.bands else None
+    try:
+        bands = [int(b) for b in args.bands.split(",")] if args.bands else None
+    except ValueError:
+        from ..core.errors import ParameterError
+
+        raise ParameterError(f"--bands takes 1 or 3 comma-separated band indices, got {args.bands!r}") from None
     path = write_preview(mosaic, args.out, max_side=args.max_side, region=parse_region(args.region), bands=bands,
                          softening=args.softening, overwrite=args.overwrite)
     print(f"{path}: preview of {src} ({' x '.join(str(mosaic.sizes[d]) for d in mosaic.dims)} px); "

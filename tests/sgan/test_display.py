@@ -68,6 +68,8 @@ def test_cli_preview_of_a_zarr_mosaic(tmp_path, capsys):
     assert main(["sgan", "preview", str(tmp_path / "none.zarr"), str(tmp_path / "n.png")]) == 1
     assert not (tmp_path / "n.png").exists()
     assert "none.zarr" in capsys.readouterr().err
+    assert main(["sgan", "preview", str(tmp_path / "m.zarr"), str(tmp_path / "b.png"), "--bands", "r,g"]) == 1
+    assert "--bands" in capsys.readouterr().err and not (tmp_path / "b.png").exists()
     write_preview(m, out, overwrite=True, max_side=10)
     assert np.asarray(Image.open(out)).shape == (10, 7, 3)
 
