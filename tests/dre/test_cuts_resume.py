@@ -4,7 +4,6 @@ finished blocks, never a partial file at the final path, nothing left behind by 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -18,6 +17,7 @@ from lazyastro.cli.main import main
 from lazyastro.core.atomic import partial_path
 from lazyastro.core.errors import FormatError
 from lazyastro.core.stream import record_path
+from tests.killing import kill_after_records
 
 pytest.importorskip("h5py")
 
@@ -113,12 +113,7 @@ def test_cli_resumes_after_kill_9_without_recutting_blocks(dre_tile, dre_sextrac
     ref = (tmp_path / "ref" / "tile00_cuts.h5").read_bytes()
     n_blocks = C.open_cuts(tmp_path / "ref" / "tile00_cuts.h5").attrs["n_selected"]
     record = record_path(out)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(record.glob("*.done"))) < 4 and proc.poll() is None:
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    done = len(list(record.glob("*.done")))
+    done = kill_after_records(proc, record, 4)
     assert 4 <= done < n_blocks, "the cut job was not interrupted mid-way"
     # nothing at the final path looks complete: the old file is untouched, the new one is partial
     assert out.read_bytes() == old and partial_path(out).exists()
@@ -143,12 +138,7 @@ def test_killed_first_run_leaves_no_file_at_the_final_path(dre_tile, dre_sextrac
                              "-i", str(work / "Tiles"), "-s", str(work / "Sextracted"), "-o", str(out.parent),
                              "--objects-per-block", "1"], env=dict(os.environ, SLOW="1"), stdout=subprocess.DEVNULL)
     record = record_path(out)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(record.glob("*.done"))) < 2 and proc.poll() is None:
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert len(list(record.glob("*.done"))) >= 2
+    assert kill_after_records(proc, record, 2) >= 2
     assert not out.exists() and partial_path(out).exists()
     with pytest.raises(FormatError, match="partial: cannot read cuts file"):  # and no cuts file either
         C.open_cuts(partial_path(out))

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import pickle
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -28,6 +26,7 @@ from lazyastro.sgan import receptive_field, tessellate  # noqa: E402
 from lazyastro.sgan.model import build_generator, save_model  # noqa: E402
 from lazyastro.sgan.receptive import NotFullyConvolutionalError, generator_layers  # noqa: E402
 from lazyastro.sgan.tiling import write_mosaic  # noqa: E402
+from tests.killing import kill_after_records  # noqa: E402
 
 META = {"bands": ["g", "r"], "band_min": [-0.01, -0.02], "band_max": [0.5, 0.7], "units": "e-/s"}
 
@@ -202,12 +201,7 @@ def test_cli_resumes_after_kill_9_without_recomputing_tiles(tmp_path, tiny_file,
     proc = subprocess.Popen([sys.executable, str(script), *args, "--out", str(out)], env=dict(os.environ, SLOW="1"))
     assert main([*args, "--out", str(ref)]) == 0  # the reference, meanwhile, in this process
     record = record_path(out)
-    deadline = time.time() + 240
-    while time.time() < deadline and len(list(record.glob("*.done"))) < 10 and proc.poll() is None:
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    done = len(list(record.glob("*.done")))
+    done = kill_after_records(proc, record, 10, timeout=240)
     assert 10 <= done < 49 and not out.exists()
     # rerun the same command (here in-process, logging the tiles it generates)
     calls = []
